@@ -1,0 +1,163 @@
+"""Kafka adapter: topic setup, a JSON producer, and the consume-handle-commit loop.
+
+Offsets are committed only after a record's handler has finished, so a crash replays records
+rather than losing them; every handler is therefore written to be idempotent. Input that can
+never be processed goes to the stream's DLQ topic and to Postgres, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from disaster.domain.errors import InvalidInputError
+from disaster.metrics import RECORDS_HANDLED, RECORDS_REJECTED
+
+__all__ = ["ConsumerLoop", "Handler", "encode_json", "ensure_topics", "new_producer"]
+
+_log = logging.getLogger(__name__)
+
+Handler = Callable[[ConsumerRecord], Awaitable[None]]
+RejectHook = Callable[[ConsumerRecord, str], Awaitable[None]]
+
+
+def encode_json(value: Any) -> bytes:
+    """Encode a JSON value as compact UTF-8, keeping Japanese text readable."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+async def ensure_topics(bootstrap: str, partitions: dict[str, int]) -> None:
+    """Create the topics that do not exist yet; existing ones are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, n, 1) for t, n in partitions.items() if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                _log.info("topics created concurrently by another process")
+    finally:
+        await admin.close()
+
+
+def new_producer(bootstrap: str) -> AIOKafkaProducer:
+    """Return an unstarted producer that waits for all replicas.
+
+    Idempotence is off because the embedded broker does not support it; consumers dedupe.
+    """
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2
+    )
+
+
+def dead_letter(record: ConsumerRecord, reason: str) -> dict[str, Any]:
+    """Return the DLQ body for a record: where it came from, what it held, why it failed."""
+    value: bytes | None = record.value
+    try:
+        text = None if value is None else value.decode()
+        body_field: dict[str, str | None] = {"value": text}
+    except UnicodeDecodeError:
+        body_field = {"value_base64": base64.b64encode(value or b"").decode()}
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": None if record.key is None else record.key.decode(errors="replace"),
+        **body_field,
+        "reason": reason,
+        "rejected_at": datetime.now(UTC).isoformat(),
+    }
+
+
+class ConsumerLoop:
+    """Consume one topic in a consumer group, handling records one at a time, in order.
+
+    A handler raising :class:`InvalidInputError` sends the record to ``dlq_topic`` (and through
+    ``on_reject``) and the loop moves on. Any other failure is retried with a capped backoff and
+    the offset is not committed, because the cause (a database restart, say) is usually passing
+    and dropping the record would lose an alert.
+    """
+
+    def __init__(
+        self,
+        *,
+        bootstrap: str,
+        topic: str,
+        group_id: str,
+        handler: Handler,
+        producer: AIOKafkaProducer,
+        dlq_topic: str | None = None,
+        on_reject: RejectHook | None = None,
+    ) -> None:
+        self._consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap,
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        self._handler = handler
+        self._producer = producer
+        self._dlq_topic = dlq_topic
+        self._on_reject = on_reject
+        self.topic = topic
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        await self._consumer.start()
+        try:
+            while True:
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=200)
+                for records in batches.values():
+                    for record in records:
+                        await self._handle_with_retry(record)
+                if batches:
+                    await self._consumer.commit()
+        finally:
+            await asyncio.shield(self._consumer.stop())
+
+    async def _handle_with_retry(self, record: ConsumerRecord) -> None:
+        for attempt in itertools.count(1):
+            try:
+                await self._handle_once(record)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.exception(
+                    "handling %s[%d]@%d failed (attempt %d); retrying",
+                    record.topic, record.partition, record.offset, attempt,
+                )  # fmt: skip
+                await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
+            else:
+                RECORDS_HANDLED.labels(record.topic).inc()
+                return
+
+    async def _handle_once(self, record: ConsumerRecord) -> None:
+        try:
+            await self._handler(record)
+        except InvalidInputError as exc:
+            await self._reject(record, exc.reason)
+
+    async def _reject(self, record: ConsumerRecord, reason: str) -> None:
+        _log.warning(
+            "rejected %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
+        )
+        RECORDS_REJECTED.labels(record.topic).inc()
+        if self._on_reject is not None:
+            await self._on_reject(record, reason)
+        if self._dlq_topic is not None:
+            await self._producer.send_and_wait(
+                self._dlq_topic, encode_json(dead_letter(record, reason)), key=record.key
+            )

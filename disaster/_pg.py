@@ -1,0 +1,99 @@
+"""Postgres adapter: connection pools and versioned migrations.
+
+Migrations are numbered SQL files applied in order, each in its own transaction, under an
+advisory lock so that several processes starting together apply each one exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+import asyncpg
+
+__all__ = ["Migration", "apply_migrations", "available_migrations", "create_pool"]
+
+_log = logging.getLogger(__name__)
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_LOCK_KEY = 0x0D15A57E  # any constant shared by every migrator of this schema
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One SQL file: ``version`` orders it, ``name`` says what it does."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def available_migrations() -> list[Migration]:
+    """Return the packaged migrations in version order; refuse gaps and stray files."""
+    found = []
+    for entry in resources.files("disaster.migrations").iterdir():
+        if not entry.name.endswith(".sql"):
+            continue
+        match = _MIGRATION_NAME.match(entry.name)
+        if match is None:
+            msg = f"migration file {entry.name!r} is not named NNNN_snake_case.sql"
+            raise ValueError(msg)
+        found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    if [m.version for m in found] != list(range(1, len(found) + 1)):
+        msg = f"migration versions must run 1..N without gaps, got {[m.version for m in found]}"
+        raise ValueError(msg)
+    return found
+
+
+async def apply_migrations(conn: asyncpg.Connection) -> list[Migration]:
+    """Apply the migrations this database has not seen yet; return those applied."""
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
+    try:
+        await conn.execute(
+            """CREATE TABLE IF NOT EXISTS schema_migrations (
+                   version integer PRIMARY KEY,
+                   name text NOT NULL,
+                   applied_at timestamptz NOT NULL DEFAULT now())"""
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        applied = []
+        for migration in available_migrations():
+            if migration.version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+            _log.info("applied migration %04d_%s", migration.version, migration.name)
+            applied.append(migration)
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
+
+
+async def create_pool(database_url: str, *, attempts: int = 5) -> asyncpg.Pool:
+    """Open a pool, retrying a few times so a database that is still starting is waited for."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await asyncpg.create_pool(
+                database_url, min_size=1, max_size=10, init=_init_connection
+            )
+        except (OSError, asyncpg.CannotConnectNowError) as exc:
+            if attempt == attempts:
+                raise
+            _log.warning("database not reachable (%s), attempt %d/%d", exc, attempt, attempts)
+            await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
+    msg = "attempts must be at least 1"
+    raise ValueError(msg)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    """Exchange jsonb as Python values, so the store never sees JSON strings."""
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

@@ -1,0 +1,187 @@
+"""The aiohttp application: the public API under ``/api/v1``, health and metrics.
+
+Each resource (the pool, the alert broadcaster) is opened by one ``cleanup_ctx`` generator and
+reached through a typed :class:`web.AppKey`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from disaster import store
+from disaster._pg import create_pool
+from disaster.broadcast import AlertBroadcaster
+from disaster.domain import SubscriberIn
+from disaster.openapi import openapi_document
+from disaster.settings import Settings
+
+__all__ = ["BROADCASTER", "POOL", "create_app"]
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+BROADCASTER = web.AppKey("broadcaster", AlertBroadcaster)
+_SETTINGS = web.AppKey("settings", Settings)
+_HEARTBEAT_S = 15.0
+_MAX_BODY_BYTES = 64 * 1024
+
+routes = web.RouteTableDef()
+
+
+def _error(status: type[web.HTTPError], reason: str, details: Any = None) -> web.HTTPError:
+    body: dict[str, Any] = {"reason": reason}
+    if details is not None:
+        body["details"] = details
+    return status(text=json.dumps(body, ensure_ascii=False), content_type="application/json")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def _uuid_param(request: web.Request, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise _error(web.HTTPBadRequest, f"{name} must be a UUID") from None
+
+
+@routes.post("/api/v1/subscribers")
+async def register_subscriber(request: web.Request) -> web.Response:
+    """Register a resident; the location decides which alerts reach them."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _error(web.HTTPBadRequest, "the body is not JSON") from None
+    try:
+        sub_in = SubscriberIn.model_validate(body)
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        first = details[0]
+        reason = f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}"
+        raise _error(web.HTTPUnprocessableEntity, reason, details) from None
+    async with request.app[POOL].acquire() as conn:
+        sub = await store.insert_subscriber(conn, sub_in)
+    return _json(sub.model_dump(mode="json"), status=201)
+
+
+@routes.get("/api/v1/subscribers/{id}/inbox")
+async def subscriber_inbox(request: web.Request) -> web.Response:
+    """Return what this resident has been sent."""
+    sub_id = _uuid_param(request, "id")
+    async with request.app[POOL].acquire() as conn:
+        if await store.subscriber_by_id(conn, sub_id) is None:
+            raise _error(web.HTTPNotFound, f"no subscriber {sub_id}")
+        return _json(await store.inbox_of(conn, sub_id))
+
+
+@routes.get("/api/v1/alerts")
+async def list_alerts(request: web.Request) -> web.Response:
+    """Return the newest alerts."""
+    raw_limit = request.query.get("limit", "100")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
+        raise _error(web.HTTPBadRequest, "limit must be a whole number from 1 to 500")
+    async with request.app[POOL].acquire() as conn:
+        alerts = await store.latest_alerts(conn, limit=int(raw_limit))
+    return _json([a.to_json_dict() for a in alerts])
+
+
+@routes.get("/api/v1/stream")
+async def alert_stream(request: web.Request) -> web.StreamResponse:
+    """Stream each newly issued alert as a server-sent ``alert`` event."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+    )
+    await response.prepare(request)
+    broadcaster = request.app[BROADCASTER]
+    queue = broadcaster.subscribe()
+    try:
+        await response.write(b": connected\n\n")
+        while True:
+            try:
+                alert = await asyncio.wait_for(queue.get(), _HEARTBEAT_S)
+            except TimeoutError:
+                await response.write(b": heartbeat\n\n")
+                continue
+            if alert is None:
+                break
+            data = json.dumps(alert, ensure_ascii=False)
+            await response.write(f"id: {alert['id']}\nevent: alert\ndata: {data}\n\n".encode())
+    finally:
+        broadcaster.unsubscribe(queue)
+    return response
+
+
+@routes.get("/api/v1/openapi.json")
+async def openapi(_request: web.Request) -> web.Response:
+    """Return the OpenAPI document."""
+    return _json(openapi_document())
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Report whether this process can reach its database."""
+    try:
+        async with request.app[POOL].acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        return _json({"status": "unavailable", "reason": str(exc)}, status=503)
+    return _json({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(_request: web.Request) -> web.Response:
+    """Prometheus text format."""
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Give unmatched routes and wrong methods the same JSON error body as the handlers."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        raise _error(type(exc), exc.reason) from None  # type: ignore[arg-type]
+
+
+async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[_SETTINGS]
+    assert settings.database_url is not None, "resolve embedded settings first"
+    pool = await create_pool(settings.database_url)
+    app[POOL] = pool
+    yield
+    await asyncio.shield(pool.close())
+
+
+async def _broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
+    broadcaster = AlertBroadcaster(app[POOL])
+    await broadcaster.start()
+    app[BROADCASTER] = broadcaster
+    yield
+    with contextlib.suppress(Exception):
+        await broadcaster.stop()
+
+
+async def _close_streams(app: web.Application) -> None:
+    app[BROADCASTER].close_streams()
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the application; resources open when it starts and close when it stops."""
+    app = web.Application(middlewares=[_json_errors], client_max_size=_MAX_BODY_BYTES)
+    app[_SETTINGS] = settings
+    app.cleanup_ctx.append(_pool_ctx)
+    app.cleanup_ctx.append(_broadcaster_ctx)
+    app.on_shutdown.append(_close_streams)
+    app.add_routes(routes)
+    return app

@@ -1,0 +1,150 @@
+"""The ``disaster`` command: ``demo``, ``serve``, ``migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from disaster.demo import (
+    RISING_RIVER_M,
+    count_deliveries,
+    generate_town,
+    replay_levels,
+    seed_town,
+    wait_for_deliveries,
+)
+from disaster.domain import SettingsError
+from disaster.embedded import embedded_stack
+from disaster.services import ROLES, Role, Running, migrate, running_services
+from disaster.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+_DELIVERY_TIMEOUT_S = 60.0
+_JST = ZoneInfo("Asia/Tokyo")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="disaster", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run everything on embedded defaults with a replay")
+    demo.add_argument("--once", action="store_true", help="exit after the replay is delivered")
+    demo.add_argument("--interval-s", type=float, default=1.0, help="seconds between readings")
+    serve = commands.add_parser("serve", help="run one role (or all) until stopped")
+    serve.add_argument("--role", choices=ROLES, default="all")
+    commands.add_parser("migrate", help="apply pending database migrations")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"disaster: {exc}", file=sys.stderr)
+        return 2
+    with embedded_stack(settings, with_kafka=args.command != "migrate") as resolved:
+        if args.command == "migrate":
+            return _run(_migrate(resolved))
+        if args.command == "serve":
+            return _run(_serve(resolved, args.role))
+        return _run(_demo(resolved, once=args.once, interval_s=args.interval_s))
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    """Run until done, treating Ctrl-C and SIGTERM as a clean stop."""
+
+    async def guarded() -> int:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            return 0
+
+    try:
+        return asyncio.run(guarded())
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    assert settings.database_url is not None
+    applied = await migrate(settings.database_url)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return 0
+
+
+async def _serve(settings: Settings, role: Role) -> int:
+    async with running_services(settings, role) as running:
+        if running.base_url:
+            print(f"serving the API at {running.base_url}/api/v1", flush=True)
+        await _until_a_task_fails(running)
+    return 1
+
+
+async def _until_a_task_fails(running: Running) -> None:
+    if not running.tasks:
+        await asyncio.Event().wait()
+    done, _ = await asyncio.wait(running.tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for task in done:
+        task.result()
+
+
+async def _demo(settings: Settings, *, once: bool, interval_s: float) -> int:
+    town = generate_town()
+    async with running_services(settings, "all") as running:
+        await seed_town(running.pool, town)
+        say = _printer()
+        say(f"API at {running.base_url}/api/v1/alerts (events: /api/v1/stream, "
+            f"docs: /api/v1/openapi.json)")  # fmt: skip
+        for sub_id, _sub in town.residents[:1] + town.residents[-1:]:
+            where = "inside" if sub_id in town.inside else "outside"
+            inbox = f"{running.base_url}/api/v1/subscribers/{sub_id}/inbox"
+            say(f"  a resident {where} the area: {inbox}")
+        async with running.pool.acquire() as conn:
+            since = await conn.fetchval("SELECT now()")
+        say(f"replaying {len(RISING_RIVER_M)} readings of {town.station.name} ...")
+        await replay_levels(
+            running.producer, town.station.id, RISING_RIVER_M, interval_s=interval_s,
+            on_reading=lambda at, level: say(f"  {at.astimezone(_JST):%H:%M} JST  {level:.2f} m"),
+        )  # fmt: skip
+        expected = 3 * len(town.inside)  # levels 2, 3 and 4, once each per resident inside
+        got = await wait_for_deliveries(
+            running.pool, town.inside, since, expected, timeout_s=_DELIVERY_TIMEOUT_S
+        )
+        outside = frozenset(sub_id for sub_id, _ in town.residents) - town.inside
+        stray = await count_deliveries(running.pool, outside, since)
+        say(f"delivered {got} of {expected} expected alert messages to the {len(town.inside)} "
+            f"residents inside; {stray} to the {len(outside)} outside")  # fmt: skip
+        ok = got == expected and stray == 0
+        if once:
+            return 0 if ok else 1
+        say("serving; press Ctrl-C to stop")
+        await _until_a_task_fails(running)
+    return 1
+
+
+def _printer():
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    return say
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""Pydantic records exchanged between the packages, on Kafka and over HTTP.
+
+Geometry follows GeoJSON (longitude first) everywhere inside the system; CAP's latitude-first
+order is a matter for the CAP writer alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import shapely
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from disaster.domain.levels import AlertLevel, RiverStage
+
+__all__ = [
+    "Alert",
+    "GeoPoint",
+    "HazardEvent",
+    "PolygonArea",
+    "RiverReading",
+    "Station",
+    "Subscriber",
+    "SubscriberIn",
+    "Thresholds",
+]
+
+Language = Literal["ja", "en"]
+StationId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GeoPoint(_Record):
+    """A WGS84 position in degrees."""
+
+    lat: float = Field(ge=-90.0, le=90.0, allow_inf_nan=False)
+    lon: float = Field(ge=-180.0, le=180.0, allow_inf_nan=False)
+
+
+class PolygonArea(_Record):
+    """A GeoJSON Polygon (lon, lat rings), checked to be closed and valid.
+
+    Invalid rings (self-intersecting, open) would make targeting silently wrong, so they are
+    refused at the door rather than repaired.
+    """
+
+    type: Literal["Polygon"] = "Polygon"
+    coordinates: list[list[tuple[float, float]]] = Field(min_length=1)
+
+    @field_validator("coordinates")
+    @classmethod
+    def _check_rings(
+        cls, rings: list[list[tuple[float, float]]]
+    ) -> list[list[tuple[float, float]]]:
+        for ring in rings:
+            if len(ring) < 4 or ring[0] != ring[-1]:
+                msg = "each polygon ring needs at least 4 positions, the first equal to the last"
+                raise ValueError(msg)
+            for lon, lat in ring:
+                if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                    msg = f"position ({lon}, {lat}) is not lon, lat in degrees"
+                    raise ValueError(msg)
+        polygon = shapely.Polygon(rings[0], rings[1:])
+        if not polygon.is_valid:
+            msg = f"polygon is not valid: {shapely.is_valid_reason(polygon)}"
+            raise ValueError(msg)
+        return rings
+
+    def to_shape(self) -> shapely.Polygon:
+        """Return the area as a shapely polygon for geometric tests."""
+        return shapely.Polygon(self.coordinates[0], self.coordinates[1:])
+
+
+class Thresholds(_Record):
+    """A gauge's four standard water levels in metres, on the gauge's own datum."""
+
+    standby_m: float = Field(allow_inf_nan=False, description="水防団待機水位")
+    caution_m: float = Field(allow_inf_nan=False, description="氾濫注意水位")
+    evacuation_m: float = Field(allow_inf_nan=False, description="避難判断水位")
+    danger_m: float = Field(allow_inf_nan=False, description="氾濫危険水位")
+
+    @model_validator(mode="after")
+    def _check_rising(self) -> Thresholds:
+        levels = self.as_tuple()
+        if any(low >= high for low, high in itertools.pairwise(levels)):
+            msg = "thresholds must rise: 水防団待機 < 氾濫注意 < 避難判断 < 氾濫危険"
+            raise ValueError(msg)
+        return self
+
+    def as_tuple(self) -> tuple[float, float, float, float]:
+        """Return the levels in rising order (stage 1 to 4)."""
+        return (self.standby_m, self.caution_m, self.evacuation_m, self.danger_m)
+
+
+class Station(_Record):
+    """A river gauge with its thresholds and the area its alerts cover.
+
+    ``gauge_min_m``/``gauge_max_m`` bound what the instrument can physically report. Real gauges
+    read below zero (tidal reaches) or hundreds of metres (elevation datums), so plausibility is
+    a property of the station, not a global rule.
+    """
+
+    id: StationId
+    name: str = Field(min_length=1, max_length=200)
+    thresholds: Thresholds
+    gauge_min_m: float = Field(default=0.0, allow_inf_nan=False)
+    gauge_max_m: float = Field(allow_inf_nan=False)
+    area_name: str = Field(min_length=1, max_length=200)
+    area: PolygonArea
+
+    @model_validator(mode="after")
+    def _check_range(self) -> Station:
+        if (
+            not self.gauge_min_m
+            < self.thresholds.standby_m
+            < self.thresholds.danger_m
+            < self.gauge_max_m
+        ):
+            msg = "gauge_min_m and gauge_max_m must enclose the four thresholds"
+            raise ValueError(msg)
+        return self
+
+
+class RiverReading(_Record):
+    """One gauge observation as produced to ``river.raw``."""
+
+    station_id: StationId
+    level_m: float
+    observed_at: AwareDatetime
+
+    @field_validator("level_m")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            msg = "level_m must be a finite number of metres"
+            raise ValueError(msg)
+        return value
+
+
+class HazardEvent(_Record):
+    """Something dangerous was observed in an area; the rules decide whether it becomes an alert."""
+
+    id: uuid.UUID
+    kind: Literal["river.stage"] = "river.stage"
+    station_id: StationId
+    station_name: str
+    observed_at: AwareDatetime
+    level_m: float
+    stage: RiverStage
+    previous_stage: RiverStage
+    area_name: str
+    area: PolygonArea
+
+
+class Alert(_Record):
+    """An issued alert: what residents inside ``area`` are told, at which 警戒レベル."""
+
+    id: uuid.UUID
+    hazard_event_id: uuid.UUID | None = None
+    level: AlertLevel
+    hazard: Literal["flood"]
+    status: Literal["issued"] = "issued"
+    area_name: str
+    area: PolygonArea
+    headline: dict[Language, str]
+    issued_at: datetime
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Return the JSON form used on the ``alerts`` topic, the API and the event stream."""
+        return self.model_dump(mode="json")
+
+
+class SubscriberIn(_Record):
+    """A resident's registration as sent to ``POST /api/v1/subscribers``."""
+
+    location: GeoPoint
+    language: Language = "ja"
+
+
+class Subscriber(SubscriberIn):
+    """A registered resident."""
+
+    id: uuid.UUID
+    created_at: datetime

@@ -1,0 +1,78 @@
+"""The OpenAPI 3.1 document for ``/api/v1``, with schemas generated from the pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from disaster import __version__
+from disaster.domain import Alert, Subscriber, SubscriberIn
+
+__all__ = ["openapi_document"]
+
+_REF = "#/components/schemas/{model}"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(model=name)}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = _json(_ref("Error"), "The request is malformed; `reason` says why")
+
+
+def openapi_document() -> dict[str, Any]:
+    """Return the document; it is built from the same models the handlers validate with."""
+    _, defs = models_json_schema(
+        [(m, "serialization") for m in (Alert, Subscriber)] + [(SubscriberIn, "validation")],
+        ref_template=_REF,
+    )
+    schemas = defs["$defs"]
+    schemas["Error"] = {
+        "type": "object",
+        "required": ["reason"],
+        "properties": {"reason": {"type": "string"}, "details": {"type": "array"}},
+    }
+    sub_id = {"name": "id", "in": "path", "required": True,
+              "schema": {"type": "string", "format": "uuid"}}  # fmt: skip
+    inbox_item = {
+        "type": "object",
+        "properties": {"alert": _ref("Alert"), "delivered_at": {"type": "string"}},
+    }
+    paths = {
+        "/api/v1/subscribers": {"post": {
+            "summary": "Register a resident's location and language",
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": _ref("SubscriberIn")}}},
+            "responses": {"201": _json(_ref("Subscriber"), "Registered"), "400": _ERROR,
+                          "422": _ERROR},
+        }},
+        "/api/v1/subscribers/{id}/inbox": {"get": {
+            "summary": "The alerts delivered to this resident, newest first",
+            "parameters": [sub_id],
+            "responses": {"200": _json({"type": "array", "items": inbox_item}, "Inbox"),
+                          "400": _ERROR, "404": _ERROR},
+        }},
+        "/api/v1/alerts": {"get": {
+            "summary": "Issued alerts, newest first",
+            "parameters": [{"name": "limit", "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 500}}],
+            "responses": {"200": _json({"type": "array", "items": _ref("Alert")}, "Alerts"),
+                          "400": _ERROR},
+        }},
+        "/api/v1/stream": {"get": {
+            "summary": "Server-sent events: one `alert` event per newly issued alert",
+            "responses": {"200": {"description": "An endless text/event-stream",
+                                  "content": {"text/event-stream": {}}}},
+        }},
+    }  # fmt: skip
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Disaster alerting API", "version": __version__},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }

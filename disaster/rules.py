@@ -1,0 +1,88 @@
+"""Alert rules: which hazard events become alerts, at which level, saying what.
+
+:func:`alert_for_event` is pure; :class:`AlertIssuer` stores the alert and hands it on to the
+notifier through the ``alerts`` topic. Operator drafting, approval, updates and cancellation
+(the alert lifecycle) build on this in a later stage.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from pydantic import ValidationError
+
+from disaster import store, topics
+from disaster._kafka import encode_json
+from disaster.domain import Alert, AlertLevel, HazardEvent, InvalidInputError
+from disaster.domain.levels import STAGE_NAMES_JA, alert_level_for_stage
+
+__all__ = ["AlertIssuer", "alert_for_event"]
+
+_ALERT_NAMESPACE = uuid.UUID("2b0f1f5c-58a8-4d1e-9a55-0c2f2b8e9d41")
+
+_ACTION_JA: dict[AlertLevel, str] = {
+    AlertLevel.ADVISORY: "避難に備え、避難先と避難経路を確認してください。",
+    AlertLevel.ELDERLY_EVACUATE: "高齢者等避難。危険な場所から高齢者等は避難してください。",
+    AlertLevel.EVACUATE: "避難指示。危険な場所から全員避難してください。",
+}
+_ACTION_EN: dict[AlertLevel, str] = {
+    AlertLevel.ADVISORY: "Check your shelter and route and be ready to evacuate.",
+    AlertLevel.ELDERLY_EVACUATE: "Older people and those who need help: evacuate now.",
+    AlertLevel.EVACUATE: "Evacuation order: everyone in danger zones, evacuate now.",
+}
+_STAGE_EN = {2: "flood caution level", 3: "evacuation decision level", 4: "flood danger level"}
+
+
+def alert_for_event(event: HazardEvent, *, issued_at: datetime) -> Alert | None:
+    """Return the alert a river-stage event calls for, or None when residents need none."""
+    level = alert_level_for_stage(event.stage)
+    if level is None:
+        return None
+    return Alert(
+        id=uuid.uuid5(_ALERT_NAMESPACE, f"hazard:{event.id}"),
+        hazard_event_id=event.id,
+        level=level,
+        hazard="flood",
+        area_name=event.area_name,
+        area=event.area,
+        headline={
+            "ja": f"【警戒レベル{int(level)}】{event.station_name}の水位が"
+            f"{STAGE_NAMES_JA[event.stage]}（{event.level_m:.2f} m）に達しました。"
+            f"{event.area_name}：{_ACTION_JA[level]}",
+            "en": f"[Alert level {int(level)}] {event.station_name} reached the "
+            f"{_STAGE_EN[int(event.stage)]} ({event.level_m:.2f} m). "
+            f"{event.area_name}: {_ACTION_EN[level]}",
+        },
+        issued_at=issued_at,
+    )
+
+
+class AlertIssuer:
+    """Handles ``hazard.events``: stores each alert once and publishes it to ``alerts``."""
+
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:
+        self._pool = pool
+        self._producer = producer
+
+    async def handle(self, record: ConsumerRecord) -> None:
+        """Turn one hazard event into an alert (at most once) and publish it."""
+        try:
+            event = HazardEvent.model_validate_json(record.value or b"")
+        except ValidationError as exc:
+            msg = f"not a hazard event: {exc.error_count()} errors, first: {exc.errors()[0]['msg']}"
+            raise InvalidInputError(msg) from None
+        async with self._pool.acquire() as conn:
+            now = await conn.fetchval("SELECT now()")
+            draft = alert_for_event(event, issued_at=now)
+            if draft is None:
+                return
+            async with conn.transaction():
+                await store.insert_alert(conn, draft)
+            alert = await store.alert_by_id(conn, draft.id)
+        assert alert is not None  # just stored, and alerts are never deleted
+        await self._producer.send_and_wait(
+            topics.ALERTS, encode_json(alert.to_json_dict()), key=str(alert.id).encode()
+        )

@@ -1,0 +1,119 @@
+"""Run the roles of the service in this process: ingest, notify (rules and delivery), web.
+
+Every role is stateless apart from Postgres and Kafka, so scaling out is starting more
+processes with the same role: Kafka's consumer groups share the partitions between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import asyncpg
+from aiohttp import web
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from disaster import store, topics
+from disaster._kafka import ConsumerLoop, ensure_topics, new_producer
+from disaster._pg import apply_migrations, create_pool
+from disaster.app import create_app
+from disaster.rules import AlertIssuer
+from disaster.settings import Settings
+from ingest.river import RiverIngestor
+from notify.notifier import Notifier
+
+__all__ = ["ROLES", "Role", "Running", "running_services"]
+
+_log = logging.getLogger(__name__)
+
+Role = Literal["all", "ingest", "notify", "web"]
+ROLES: tuple[Role, ...] = ("all", "ingest", "notify", "web")
+
+
+@dataclass
+class Running:
+    """What a started process holds: its pool, producer, and the web address if it serves."""
+
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    base_url: str | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def _rejection_recorder(pool: asyncpg.Pool):
+    async def record(rec: ConsumerRecord, reason: str) -> None:
+        async with pool.acquire() as conn:
+            await store.record_rejected(
+                conn, topic=rec.topic, partition=rec.partition, offset=rec.offset,
+                key=rec.key, value=rec.value, reason=reason,
+            )  # fmt: skip
+
+    return record
+
+
+def consumer_loops(
+    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer, role: Role
+) -> list[ConsumerLoop]:
+    """Return the consumers a role runs, each in its own consumer group."""
+    assert settings.kafka is not None
+    prefix = settings.group_prefix
+    recorder = _rejection_recorder(pool)
+    plan: list[tuple[str, str, object, str | None]] = []
+    if role in ("all", "ingest"):
+        river = RiverIngestor(pool, producer, hysteresis_m=settings.river_hysteresis_m)
+        plan.append((topics.RIVER_RAW, f"{prefix}.ingest.river", river.handle, topics.RIVER_DLQ))
+    if role in ("all", "notify"):
+        plan.append((topics.HAZARD_EVENTS, f"{prefix}.rules", AlertIssuer(pool, producer).handle,
+                     None))  # fmt: skip
+        plan.append((topics.ALERTS, f"{prefix}.notify", Notifier(pool, producer).handle, None))
+    return [
+        ConsumerLoop(bootstrap=settings.kafka, topic=topic, group_id=group, handler=handler,  # type: ignore[arg-type]
+                     producer=producer, dlq_topic=dlq, on_reject=recorder)
+        for topic, group, handler, dlq in plan
+    ]  # fmt: skip
+
+
+async def migrate(database_url: str) -> list[str]:
+    """Apply pending migrations; return the names of those applied."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return [f"{m.version:04d}_{m.name}" for m in await apply_migrations(conn)]
+    finally:
+        await conn.close()
+
+
+@contextlib.asynccontextmanager
+async def running_services(settings: Settings, role: Role = "all") -> AsyncIterator[Running]:
+    """Migrate, then run the role's consumers (and web app) until the context exits."""
+    assert settings.kafka is not None
+    assert settings.database_url is not None
+    await migrate(settings.database_url)
+    await ensure_topics(settings.kafka, topics.PARTITIONS)
+    pool = await create_pool(settings.database_url)
+    producer = new_producer(settings.kafka)
+    await producer.start()
+    running = Running(pool=pool, producer=producer)
+    runner: web.AppRunner | None = None
+    try:
+        for loop in consumer_loops(settings, pool, producer, role):
+            running.tasks.append(asyncio.create_task(loop.run(), name=f"consume {loop.topic}"))
+        if role in ("all", "web"):
+            runner = web.AppRunner(create_app(settings), shutdown_timeout=2.0)
+            await runner.setup()
+            site = web.TCPSite(runner, settings.http_host, settings.http_port)
+            await site.start()
+            host, port = runner.addresses[0][:2]
+            running.base_url = f"http://{host}:{port}"
+        yield running
+    finally:
+        for task in running.tasks:
+            task.cancel()
+        await asyncio.gather(*running.tasks, return_exceptions=True)
+        if runner is not None:
+            await runner.cleanup()
+        await producer.stop()
+        await pool.close()

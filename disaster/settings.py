@@ -1,0 +1,88 @@
+"""One typed settings object, read once from ``DISASTER_*`` environment variables.
+
+Unset connection settings mean "embedded": :mod:`disaster.embedded` fills them in with a broker
+and a database started for this run, so the same code serves a laptop demo and a real cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from disaster.domain.errors import SettingsError
+
+__all__ = ["Settings", "load_settings"]
+
+_HOST_PORT = re.compile(r"^\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}$")
+_PG_SCHEMES = ("postgres", "postgresql")
+
+
+class Settings(BaseSettings):
+    """Everything a process needs to know about where it runs."""
+
+    model_config = SettingsConfigDict(env_prefix="DISASTER_", frozen=True, extra="ignore")
+
+    kafka: str | None = Field(
+        default=None, description="Kafka bootstrap servers, host:port[,host:port]; unset = embedded"
+    )
+    database_url: str | None = Field(
+        default=None, description="postgresql:// URL; unset = embedded Postgres"
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    state_dir: Path = Field(default_factory=lambda: platformdirs.user_state_path("disaster"))
+    group_prefix: str = Field(default="disaster", pattern=r"^[A-Za-z0-9._-]+$")
+    river_hysteresis_m: float = Field(default=0.10, ge=0.0, le=5.0)
+
+    @field_validator("kafka")
+    @classmethod
+    def _check_kafka(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for server in value.split(","):
+            if not _HOST_PORT.match(server.strip()):
+                msg = f"DISASTER_KAFKA must be host:port[,host:port], got {server.strip()!r}"
+                raise ValueError(msg)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in _PG_SCHEMES:
+            msg = (
+                f"DISASTER_DATABASE_URL must start with postgresql:// (got scheme {parts.scheme!r})"
+            )
+            raise ValueError(msg)
+        if not (parts.hostname or "host=" in parts.query):
+            msg = "DISASTER_DATABASE_URL names no host (postgresql://user@host:port/db)"
+            raise ValueError(msg)
+        try:
+            port = parts.port
+        except ValueError as exc:
+            msg = f"DISASTER_DATABASE_URL has a bad port: {exc}"
+            raise ValueError(msg) from exc
+        if port == 0:
+            msg = "DISASTER_DATABASE_URL has port 0"
+            raise ValueError(msg)
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning a validation failure into one readable :class:`SettingsError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"DISASTER_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        msg = f"invalid settings: {reasons}"
+        raise SettingsError(msg) from None

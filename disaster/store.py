@@ -1,0 +1,269 @@
+"""Queries over the system of record. Each function takes a connection so callers own the
+transaction; none of them commits on its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from disaster.domain import (
+    Alert,
+    GeoPoint,
+    HazardEvent,
+    RiverReading,
+    RiverStage,
+    Station,
+    Subscriber,
+    SubscriberIn,
+    Thresholds,
+)
+
+__all__ = [
+    "alert_by_id",
+    "hazard_events_at",
+    "inbox_of",
+    "insert_alert",
+    "insert_deliveries",
+    "insert_hazard_event",
+    "insert_reading",
+    "insert_subscriber",
+    "latest_alerts",
+    "lock_station",
+    "record_rejected",
+    "set_station_stage",
+    "subscriber_by_id",
+    "subscribers_in_box",
+    "upsert_station",
+]
+
+_ALERT_COLUMNS = "id, hazard_event_id, level, hazard, status, area_name, area, headline, issued_at"
+
+
+async def upsert_station(conn: asyncpg.Connection, station: Station) -> None:
+    """Create or replace a station; its stage is reset, as new thresholds void the old one."""
+    t = station.thresholds
+    await conn.execute(
+        """INSERT INTO stations (id, name, standby_m, caution_m, evacuation_m, danger_m,
+                                 gauge_min_m, gauge_max_m, area_name, area)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (id) DO UPDATE SET
+               name = EXCLUDED.name, standby_m = EXCLUDED.standby_m,
+               caution_m = EXCLUDED.caution_m, evacuation_m = EXCLUDED.evacuation_m,
+               danger_m = EXCLUDED.danger_m, gauge_min_m = EXCLUDED.gauge_min_m,
+               gauge_max_m = EXCLUDED.gauge_max_m, area_name = EXCLUDED.area_name,
+               area = EXCLUDED.area, stage = 0, last_observed_at = NULL""",
+        station.id, station.name, t.standby_m, t.caution_m, t.evacuation_m, t.danger_m,
+        station.gauge_min_m, station.gauge_max_m, station.area_name,
+        station.area.model_dump(mode="json"),
+    )  # fmt: skip
+
+
+async def lock_station(
+    conn: asyncpg.Connection, station_id: str
+) -> tuple[Station, RiverStage, datetime | None] | None:
+    """Return the station, its stage and last observation time, locked for this transaction."""
+    row = await conn.fetchrow("SELECT * FROM stations WHERE id = $1 FOR UPDATE", station_id)
+    if row is None:
+        return None
+    station = Station(
+        id=row["id"],
+        name=row["name"],
+        thresholds=Thresholds(
+            standby_m=row["standby_m"],
+            caution_m=row["caution_m"],
+            evacuation_m=row["evacuation_m"],
+            danger_m=row["danger_m"],
+        ),
+        gauge_min_m=row["gauge_min_m"],
+        gauge_max_m=row["gauge_max_m"],
+        area_name=row["area_name"],
+        area=row["area"],
+    )
+    return station, RiverStage(row["stage"]), row["last_observed_at"]
+
+
+async def insert_reading(conn: asyncpg.Connection, reading: RiverReading) -> bool:
+    """Store a reading; return False if this exact observation was stored before."""
+    status = await conn.execute(
+        """INSERT INTO river_readings (station_id, observed_at, level_m) VALUES ($1, $2, $3)
+           ON CONFLICT (station_id, observed_at) DO NOTHING""",
+        reading.station_id,
+        reading.observed_at,
+        reading.level_m,
+    )
+    return status.endswith(" 1")
+
+
+async def set_station_stage(
+    conn: asyncpg.Connection, station_id: str, stage: RiverStage, observed_at: datetime
+) -> None:
+    """Record the stage the station is in after the reading observed at ``observed_at``."""
+    await conn.execute(
+        "UPDATE stations SET stage = $2, last_observed_at = $3 WHERE id = $1",
+        station_id,
+        int(stage),
+        observed_at,
+    )
+
+
+async def insert_hazard_event(conn: asyncpg.Connection, event: HazardEvent) -> None:
+    """Store a hazard event; storing the same event twice is a no-op."""
+    await conn.execute(
+        """INSERT INTO hazard_events (id, kind, station_id, observed_at, body)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING""",
+        event.id,
+        event.kind,
+        event.station_id,
+        event.observed_at,
+        event.model_dump(mode="json"),
+    )
+
+
+async def hazard_events_at(
+    conn: asyncpg.Connection, station_id: str, observed_at: datetime
+) -> list[HazardEvent]:
+    """Return the hazard events a reading produced (to publish them again after a crash)."""
+    rows = await conn.fetch(
+        "SELECT body FROM hazard_events WHERE station_id = $1 AND observed_at = $2 ORDER BY id",
+        station_id,
+        observed_at,
+    )
+    return [HazardEvent.model_validate(r["body"]) for r in rows]
+
+
+async def insert_alert(conn: asyncpg.Connection, alert: Alert) -> bool:
+    """Store an alert and announce it to listeners; return False if it existed already."""
+    status = await conn.execute(
+        f"""INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+            ON CONFLICT (id) DO NOTHING""",  # noqa: S608 - column list is a constant
+        alert.id, alert.hazard_event_id, int(alert.level), alert.hazard, alert.status,
+        alert.area_name, alert.area.model_dump(mode="json"), alert.headline, alert.issued_at,
+    )  # fmt: skip
+    created = status.endswith(" 1")
+    if created:
+        await conn.execute("SELECT pg_notify('alert_issued', $1)", str(alert.id))
+    return created
+
+
+def _alert_from_row(row: asyncpg.Record) -> Alert:
+    return Alert.model_validate({key: row[key] for key in _ALERT_COLUMNS.split(", ")})
+
+
+async def alert_by_id(conn: asyncpg.Connection, alert_id: uuid.UUID) -> Alert | None:
+    """Return one alert, or None."""
+    row = await conn.fetchrow(
+        f"SELECT {_ALERT_COLUMNS} FROM alerts WHERE id = $1",  # noqa: S608 - constant columns
+        alert_id,
+    )
+    return None if row is None else _alert_from_row(row)
+
+
+async def latest_alerts(conn: asyncpg.Connection, *, limit: int) -> list[Alert]:
+    """Return the newest alerts first."""
+    rows = await conn.fetch(
+        f"SELECT {_ALERT_COLUMNS} FROM alerts ORDER BY issued_at DESC, id LIMIT $1",  # noqa: S608
+        limit,
+    )
+    return [_alert_from_row(r) for r in rows]
+
+
+async def insert_subscriber(
+    conn: asyncpg.Connection, sub: SubscriberIn, *, sub_id: uuid.UUID | None = None
+) -> Subscriber:
+    """Register a resident and return the stored record; a known ``sub_id`` is updated."""
+    row = await conn.fetchrow(
+        """INSERT INTO subscribers (id, lat, lon, language) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (id) DO UPDATE SET lat = EXCLUDED.lat, lon = EXCLUDED.lon,
+                                          language = EXCLUDED.language
+           RETURNING id, created_at""",
+        sub_id or uuid.uuid4(),
+        sub.location.lat,
+        sub.location.lon,
+        sub.language,
+    )
+    return Subscriber(
+        id=row["id"], created_at=row["created_at"], location=sub.location, language=sub.language
+    )
+
+
+async def subscriber_by_id(conn: asyncpg.Connection, sub_id: uuid.UUID) -> Subscriber | None:
+    """Return one subscriber, or None."""
+    row = await conn.fetchrow("SELECT * FROM subscribers WHERE id = $1", sub_id)
+    if row is None:
+        return None
+    return Subscriber(
+        id=row["id"],
+        created_at=row["created_at"],
+        location=GeoPoint(lat=row["lat"], lon=row["lon"]),
+        language=row["language"],
+    )
+
+
+async def subscribers_in_box(
+    conn: asyncpg.Connection, bounds: tuple[float, float, float, float]
+) -> list[tuple[uuid.UUID, float, float]]:
+    """Return ``(id, lon, lat)`` of subscribers inside a lon/lat bounding box (inclusive)."""
+    min_lon, min_lat, max_lon, max_lat = bounds
+    rows = await conn.fetch(
+        """SELECT id, lon, lat FROM subscribers
+           WHERE lon BETWEEN $1 AND $3 AND lat BETWEEN $2 AND $4""",
+        min_lon,
+        min_lat,
+        max_lon,
+        max_lat,
+    )
+    return [(r["id"], r["lon"], r["lat"]) for r in rows]
+
+
+async def insert_deliveries(
+    conn: asyncpg.Connection, alert_id: uuid.UUID, subscriber_ids: Iterable[uuid.UUID]
+) -> list[uuid.UUID]:
+    """Record one delivery per subscriber; return the subscribers not delivered to before."""
+    rows = await conn.fetch(
+        """INSERT INTO deliveries (alert_id, subscriber_id)
+           SELECT $1, unnest($2::uuid[])
+           ON CONFLICT (alert_id, subscriber_id) DO NOTHING
+           RETURNING subscriber_id""",
+        alert_id,
+        list(subscriber_ids),
+    )
+    return [r["subscriber_id"] for r in rows]
+
+
+async def inbox_of(conn: asyncpg.Connection, sub_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Return the alerts delivered to a subscriber, newest first, with the delivery time."""
+    rows = await conn.fetch(
+        f"""SELECT {", ".join("a." + c for c in _ALERT_COLUMNS.split(", "))},
+                   d.created_at AS delivered_at
+            FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+            WHERE d.subscriber_id = $1 ORDER BY d.created_at DESC, a.id""",  # noqa: S608
+        sub_id,
+    )
+    return [
+        {"alert": _alert_from_row(r).to_json_dict(), "delivered_at": r["delivered_at"].isoformat()}
+        for r in rows
+    ]
+
+
+async def record_rejected(
+    conn: asyncpg.Connection,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    reason: str,
+) -> None:
+    """Keep a rejected input with its reason, for operators to inspect and replay."""
+    await conn.execute(
+        """INSERT INTO rejected_inputs
+               (topic, kafka_partition, kafka_offset, record_key, record_value, reason)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        topic, partition, offset, key, value, reason,
+    )  # fmt: skip

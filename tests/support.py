@@ -1,0 +1,53 @@
+"""Helpers shared by the tests: condition waits, database URLs, sample stations."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from disaster.domain import PolygonArea, Station, Thresholds
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[Any]], *, timeout_s: float = 60.0, interval_s: float = 0.1
+) -> Any:
+    """Return the first truthy result of ``probe``; fail with the last result after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    result = await probe()
+    while not result:
+        if time.monotonic() > deadline:
+            msg = f"condition not met within {timeout_s} s; last result: {result!r}"
+            raise AssertionError(msg)
+        await asyncio.sleep(interval_s)
+        result = await probe()
+    return result
+
+
+def with_database(url: str, database: str) -> str:
+    """Return ``url`` pointing at another database on the same server."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def square(lon: float, lat: float, size_deg: float = 0.01) -> PolygonArea:
+    """Return a square area with its south-west corner at (lon, lat)."""
+    ring = [(lon, lat), (lon + size_deg, lat), (lon + size_deg, lat + size_deg),
+            (lon, lat + size_deg), (lon, lat)]  # fmt: skip
+    return PolygonArea(coordinates=[ring])
+
+
+def make_station(area: PolygonArea, *, station_id: str | None = None) -> Station:
+    """Return a gauge with thresholds 2.0 / 3.0 / 3.6 / 4.2 m watching ``area``."""
+    return Station(
+        id=station_id or f"test-{uuid.uuid4().hex[:12]}",
+        name="試験川 観測所",
+        thresholds=Thresholds(standby_m=2.0, caution_m=3.0, evacuation_m=3.6, danger_m=4.2),
+        gauge_min_m=0.0,
+        gauge_max_m=15.0,
+        area_name="試験地区",
+        area=area,
+    )
