@@ -116,8 +116,8 @@ class ConsumerLoop:
 
     async def run(self) -> None:
         """Consume until cancelled."""
-        await self._consumer.start()
         try:
+            await self._consumer.start()
             while True:
                 batches = await self._consumer.getmany(timeout_ms=500, max_records=200)
                 for records in batches.values():

@@ -48,6 +48,7 @@ class EmbeddedKafka:
         self._record_path = state_dir / "tansu.json"
         self.record: BrokerRecord | None = None
         self.owned = False
+        self._process: subprocess.Popen[bytes] | None = None  # kept to reap it on stop
 
     @property
     def bootstrap(self) -> str:
@@ -80,6 +81,9 @@ class EmbeddedKafka:
             except psutil.TimeoutExpired:
                 proc.kill()
                 proc.wait(_STOP_TIMEOUT_S)
+        if self._process is not None:
+            self._process.wait(_STOP_TIMEOUT_S)
+            self._process = None
         self._record_path.unlink(missing_ok=True)
         self.owned = False
 
@@ -106,6 +110,7 @@ class EmbeddedKafka:
             start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop it
         )  # fmt: skip
         log_file.close()
+        self._process = proc
         self.record, self.owned = BrokerRecord(proc.pid, port, os.getpid()), True
         _wait_for_port(proc, port, self._dir / "tansu.log")
         self._write_record()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -51,3 +52,19 @@ def make_station(area: PolygonArea, *, station_id: str | None = None) -> Station
         area_name="試験地区",
         area=area,
     )
+
+
+async def run_cli(*args: str, env: dict[str, str], timeout_s: float = 60.0) -> tuple[int, str, str]:
+    """Run ``python -m disaster ARGS`` as a newcomer would; return (status, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "disaster", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

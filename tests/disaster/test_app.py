@@ -1,0 +1,129 @@
+"""The HTTP API over real HTTP: validation errors, documents, health, and the event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+
+from disaster import store
+from disaster.domain import Alert, AlertLevel
+from disaster.services import Running
+from tests.support import square
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        (b"{not json", 400, "not JSON"),
+        (b'{"language": "ja"}', 422, "location: Field required"),
+        (b'{"location": {"lat": 95, "lon": 139}}', 422, "location.lat"),
+        (b'{"location": {"lat": 35, "lon": 139}, "language": "fr"}', 422, "language"),
+        (b'{"location": {"lat": 35, "lon": 139}, "role": "admin"}', 422, "role"),
+        (b"[]", 422, "Input should be"),
+    ],
+)
+async def test_bad_registrations_get_4xx_with_a_reason(
+    http: aiohttp.ClientSession, body: bytes, status: int, reason: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    async with http.post("/api/v1/subscribers", data=body, headers=headers) as resp:
+        assert resp.status == status
+        assert reason in (await resp.json())["reason"]
+
+
+async def test_a_registration_is_stored_and_its_inbox_starts_empty(
+    http: aiohttp.ClientSession,
+) -> None:
+    body = {"location": {"lat": 35.6595, "lon": 139.7005}, "language": "en"}
+    async with http.post("/api/v1/subscribers", json=body) as resp:
+        assert resp.status == 201
+        created = await resp.json()
+    assert created["location"] == body["location"]
+    assert created["language"] == "en"
+    async with http.get(f"/api/v1/subscribers/{created['id']}/inbox") as resp:
+        assert resp.status == 200
+        assert await resp.json() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "reason"),
+    [
+        ("/api/v1/subscribers/not-a-uuid/inbox", 400, "UUID"),
+        (f"/api/v1/subscribers/{uuid.UUID(int=0)}/inbox", 404, "no subscriber"),
+        ("/api/v1/alerts?limit=abc", 400, "limit"),
+        ("/api/v1/alerts?limit=0", 400, "limit"),
+        ("/api/v1/nothing-here", 404, "Not Found"),
+    ],
+)
+async def test_bad_lookups_get_4xx_with_a_reason(
+    http: aiohttp.ClientSession, path: str, status: int, reason: str
+) -> None:
+    async with http.get(path) as resp:
+        assert resp.status == status
+        assert reason in (await resp.json())["reason"]
+
+
+async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -> None:
+    async with http.get("/api/v1/openapi.json") as resp:
+        doc = await resp.json()
+    assert doc["openapi"].startswith("3.")
+    assert set(doc["paths"]) == {
+        "/api/v1/subscribers",
+        "/api/v1/subscribers/{id}/inbox",
+        "/api/v1/alerts",
+        "/api/v1/stream",
+    }
+    assert {"Alert", "Subscriber", "SubscriberIn", "Error"} <= set(doc["components"]["schemas"])
+
+
+async def test_health_and_metrics(http: aiohttp.ClientSession) -> None:
+    async with http.get("/healthz") as resp:
+        assert resp.status == 200
+        assert (await resp.json())["status"] == "ok"
+    async with http.get("/metrics") as resp:
+        assert resp.status == 200
+        assert "disaster_records_handled_total" in await resp.text()
+
+
+async def test_the_stream_sends_each_new_alert_and_the_list_shows_it(
+    running: Running, http: aiohttp.ClientSession
+) -> None:
+    alert = Alert(
+        id=uuid.uuid4(),
+        level=AlertLevel.EVACUATE,
+        hazard="flood",
+        area_name="試験地区",
+        area=square(142.0, 38.0),
+        headline={"ja": "【警戒レベル4】試験", "en": "[Alert level 4] test"},
+        issued_at=datetime.now(UTC),
+    )
+    async with http.get("/api/v1/stream") as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        assert await stream.content.readline() == b": connected\n"
+        async with running.pool.acquire() as conn, conn.transaction():
+            await store.insert_alert(conn, alert)
+        event = await asyncio.wait_for(_next_event(stream), timeout=10)
+    assert event["event"] == "alert"
+    assert json.loads(event["data"])["id"] == str(alert.id)
+    async with http.get("/api/v1/alerts?limit=500") as resp:
+        assert str(alert.id) in [a["id"] for a in await resp.json()]
+
+
+async def _next_event(stream: aiohttp.ClientResponse) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    async for raw in stream.content:
+        line = raw.decode().rstrip("\n")
+        if not line:
+            if fields:
+                return fields
+            continue
+        if not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            fields[name] = value
+    msg = "stream ended"
+    raise AssertionError(msg)

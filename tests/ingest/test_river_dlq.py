@@ -1,0 +1,77 @@
+"""Malformed readings land on ``river.dlq`` with their reason; the readings after them go on."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from disaster import store, topics
+from disaster.services import Running
+from tests.support import make_station, square, wait_until
+
+BAD = {
+    b"{oops": "not JSON",
+    b'{"station_id": "nowhere-1", "level_m": 1.0, "observed_at": "2026-06-03T01:00:00Z"}':
+        "unknown station 'nowhere-1'",
+    b'{"station_id": "@", "level_m": -2.5, "observed_at": "2026-06-03T01:00:00Z"}':
+        "outside the gauge range",
+    b'{"station_id": "@", "level_m": 1e9, "observed_at": "2026-06-03T01:00:00Z"}':
+        "outside the gauge range",
+    b'{"station_id": "@", "level_m": 1.0}': "observed_at: Field required",
+}  # fmt: skip
+
+
+async def test_bad_readings_go_to_the_dlq_with_reasons_and_do_not_block_good_ones(
+    running: Running, producer: AIOKafkaProducer, bootstrap: str
+) -> None:
+    station = make_station(square(141.0, 37.0))
+    async with running.pool.acquire() as conn:
+        await store.upsert_station(conn, station)
+    key = station.id.encode()  # one key: the same partition, so order is kept
+    for raw in BAD:
+        await producer.send_and_wait(topics.RIVER_RAW, raw.replace(b"@", key), key=key)
+    good = {"station_id": station.id, "level_m": 1.5, "observed_at": "2026-06-03T02:00:00Z"}
+    await producer.send_and_wait(topics.RIVER_RAW, json.dumps(good).encode(), key=key)
+
+    async def good_stored() -> bool:
+        async with running.pool.acquire() as conn:
+            return bool(
+                await conn.fetchval(
+                    "SELECT count(*) FROM river_readings WHERE station_id = $1", station.id
+                )
+            )
+
+    await wait_until(good_stored)
+    dead = await _dead_letters(bootstrap, key, len(BAD))
+    for letter, reason in zip(dead, BAD.values(), strict=True):
+        assert reason in letter["reason"]
+        assert letter["topic"] == topics.RIVER_RAW
+    assert [d["value"] for d in dead] == [raw.replace(b"@", key).decode() for raw in BAD]
+    async with running.pool.acquire() as conn:
+        kept = await conn.fetchval(
+            "SELECT count(*) FROM rejected_inputs WHERE record_key = $1", key
+        )
+    assert kept == len(BAD)
+
+
+async def _dead_letters(bootstrap: str, key: bytes, expected: int) -> list[dict]:
+    consumer = AIOKafkaConsumer(
+        topics.RIVER_DLQ, bootstrap_servers=bootstrap, group_id=f"dlq-check-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    found: list[dict] = []
+    await consumer.start()
+    try:
+
+        async def collect() -> bool:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                found.extend(json.loads(r.value) for r in records if r.key == key)
+            return len(found) >= expected
+
+        await wait_until(collect, timeout_s=60)
+    finally:
+        await consumer.stop()
+    return found

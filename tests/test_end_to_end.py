@@ -1,0 +1,90 @@
+"""End to end on the real broker and Postgres: a rising river reaches exactly the right people."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from disaster import store, topics
+from disaster._kafka import encode_json
+from disaster.services import Running
+from tests.support import make_station, square, wait_until
+
+START = datetime(2026, 6, 3, 0, 0, tzinfo=UTC)
+
+
+async def _register(http: aiohttp.ClientSession, lon: float, lat: float) -> str:
+    body = {"location": {"lat": lat, "lon": lon}, "language": "ja"}
+    async with http.post("/api/v1/subscribers", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+        return (await resp.json())["id"]
+
+
+async def _inbox_levels(http: aiohttp.ClientSession, sub_id: str) -> list[int]:
+    async with http.get(f"/api/v1/subscribers/{sub_id}/inbox") as resp:
+        assert resp.status == 200
+        return [item["alert"]["level"] for item in await resp.json()]
+
+
+async def _send(producer: AIOKafkaProducer, station_id: str, minute: int, level_m: float) -> None:
+    at = START + timedelta(minutes=minute)
+    body = {"station_id": station_id, "level_m": level_m, "observed_at": at.isoformat()}
+    await producer.send_and_wait(topics.RIVER_RAW, encode_json(body), key=station_id.encode())
+
+
+async def test_rising_river_alerts_the_two_inside_once_per_level_and_not_the_one_outside(
+    running: Running, http: aiohttp.ClientSession, producer: AIOKafkaProducer
+) -> None:
+    lon, lat = 140.0 + uuid.uuid4().int % 1000 / 1000, 36.0  # an area no other test uses
+    station = make_station(square(lon, lat, 0.01))
+    async with running.pool.acquire() as conn:
+        await store.upsert_station(conn, station)
+    inside = [
+        await _register(http, lon + 0.002, lat + 0.003),
+        await _register(http, lon + 0.01, lat + 0.005),
+    ]  # on the boundary counts as in
+    outside = await _register(http, lon + 0.0101, lat + 0.005)  # fmt: skip
+
+    readings = [1.0, 2.2, 3.1, 3.1, 3.05, 3.7, 4.3, 4.35, 4.25]
+    for minute, level in enumerate(readings):
+        await _send(producer, station.id, 10 * minute, level)
+    await _send(producer, station.id, 10 * 5, 3.7)  # a duplicate delivery of the 3.7 reading
+
+    async def all_stored() -> bool:
+        async with running.pool.acquire() as conn:
+            n = await conn.fetchval(
+                "SELECT count(*) FROM river_readings WHERE station_id = $1", station.id
+            )
+        return n == len(readings)
+
+    await wait_until(all_stored)
+    for sub_id in inside:
+        await wait_until(lambda s=sub_id: _has_levels(http, s, [4, 3, 2]))
+    assert [await _inbox_levels(http, s) for s in inside] == [[4, 3, 2], [4, 3, 2]]
+    assert await _inbox_levels(http, outside) == []
+    await _assert_one_event_per_stage(running.pool, station.id)
+
+
+async def _has_levels(http: aiohttp.ClientSession, sub_id: str, levels: list[int]) -> bool:
+    return await _inbox_levels(http, sub_id) == levels
+
+
+async def _assert_one_event_per_stage(pool: asyncpg.Pool, station_id: str) -> None:
+    """Events are written with their reading, so once all readings are stored none can follow."""
+    async with pool.acquire() as conn:
+        stages = await conn.fetch(
+            """SELECT (body->>'stage')::int AS stage FROM hazard_events
+               WHERE station_id = $1 ORDER BY observed_at""",
+            station_id,
+        )
+        alert_levels = await conn.fetch(
+            """SELECT a.level FROM alerts a JOIN hazard_events h ON h.id = a.hazard_event_id
+               WHERE h.station_id = $1 ORDER BY a.level""",
+            station_id,
+        )
+    assert [r["stage"] for r in stages] == [1, 2, 3, 4]
+    assert [r["level"] for r in alert_levels] == [2, 3, 4]
