@@ -236,12 +236,16 @@ async def insert_deliveries(
 
 
 async def inbox_of(conn: asyncpg.Connection, sub_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Return the alerts delivered to a subscriber, newest first, with the delivery time."""
+    """Return the alerts delivered to a subscriber, newest issued first, with the delivery time.
+
+    Ordered by when the alert was issued, not delivered: alerts travel on several partitions,
+    so a level 4 may be delivered a moment before the level 3 it superseded.
+    """
     rows = await conn.fetch(
         f"""SELECT {", ".join("a." + c for c in _ALERT_COLUMNS.split(", "))},
                    d.created_at AS delivered_at
             FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-            WHERE d.subscriber_id = $1 ORDER BY d.created_at DESC, a.id""",  # noqa: S608
+            WHERE d.subscriber_id = $1 ORDER BY a.issued_at DESC, a.id""",  # noqa: S608
         sub_id,
     )
     return [

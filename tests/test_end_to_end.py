@@ -63,14 +63,15 @@ async def test_rising_river_alerts_the_two_inside_once_per_level_and_not_the_one
 
     await wait_until(all_stored)
     for sub_id in inside:
-        await wait_until(lambda s=sub_id: _has_levels(http, s, [4, 3, 2]))
+        await wait_until(lambda s=sub_id: _has_alerts(http, s, 3))
     assert [await _inbox_levels(http, s) for s in inside] == [[4, 3, 2], [4, 3, 2]]
     assert await _inbox_levels(http, outside) == []
     await _assert_one_event_per_stage(running.pool, station.id)
 
 
-async def _has_levels(http: aiohttp.ClientSession, sub_id: str, levels: list[int]) -> bool:
-    return await _inbox_levels(http, sub_id) == levels
+async def _has_alerts(http: aiohttp.ClientSession, sub_id: str, count: int) -> list[int] | None:
+    levels = await _inbox_levels(http, sub_id)
+    return levels if len(levels) >= count else None
 
 
 async def _assert_one_event_per_stage(pool: asyncpg.Pool, station_id: str) -> None:
