@@ -14,26 +14,53 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import BaseModel, ValidationError
 
 from disaster.domain.errors import InvalidInputError
 from disaster.metrics import RECORDS_HANDLED, RECORDS_REJECTED
 
-__all__ = ["ConsumerLoop", "Handler", "encode_json", "ensure_topics", "new_producer"]
+__all__ = [
+    "ConsumerLoop",
+    "Handler",
+    "dead_letter",
+    "decode_record",
+    "encode_json",
+    "ensure_topics",
+    "new_producer",
+    "summarise_errors",
+]
 
 _log = logging.getLogger(__name__)
 
 Handler = Callable[[ConsumerRecord], Awaitable[None]]
+Model = TypeVar("Model", bound=BaseModel)
 RejectHook = Callable[[ConsumerRecord, str], Awaitable[None]]
 
 
 def encode_json(value: Any) -> bytes:
     """Encode a JSON value as compact UTF-8, keeping Japanese text readable."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def summarise_errors(exc: ValidationError, what: str) -> str:
+    """Return a one-line reason naming each bad field, as a DLQ record or a log shows it."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or what}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def decode_record(value: bytes | None, model: type[Model], what: str) -> Model:
+    """Validate a JSON record value as ``model``, or raise :class:`InvalidInputError`."""
+    try:
+        return model.model_validate_json(value or b"")
+    except ValidationError as exc:
+        msg = f"not {what}: {summarise_errors(exc, what)}"
+        raise InvalidInputError(msg) from None
 
 
 async def ensure_topics(bootstrap: str, partitions: dict[str, int]) -> None:

@@ -12,11 +12,10 @@ from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from pydantic import ValidationError
 
 from disaster import store, topics
-from disaster._kafka import encode_json
-from disaster.domain import Alert, AlertLevel, HazardEvent, InvalidInputError
+from disaster._kafka import decode_record, encode_json
+from disaster.domain import Alert, AlertLevel, HazardEvent
 from disaster.domain.levels import STAGE_NAMES_JA, alert_level_for_stage
 
 __all__ = ["AlertIssuer", "alert_for_event"]
@@ -69,11 +68,7 @@ class AlertIssuer:
 
     async def handle(self, record: ConsumerRecord) -> None:
         """Turn one hazard event into an alert (at most once) and publish it."""
-        try:
-            event = HazardEvent.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            msg = f"not a hazard event: {exc.error_count()} errors, first: {exc.errors()[0]['msg']}"
-            raise InvalidInputError(msg) from None
+        event = decode_record(record.value, HazardEvent, "a hazard event")
         async with self._pool.acquire() as conn:
             now = await conn.fetchval("SELECT now()")
             draft = alert_for_event(event, issued_at=now)

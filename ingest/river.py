@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 
 from disaster import store, topics
-from disaster._kafka import encode_json
+from disaster._kafka import encode_json, summarise_errors
 from disaster.domain import HazardEvent, InvalidInputError, RiverReading, RiverStage, Station
 from disaster.domain.river import hazard_event_id, next_stage
 
@@ -41,13 +41,7 @@ def parse_reading(raw: bytes | None) -> RiverReading:
     try:
         return RiverReading.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInputError(_summarise(exc)) from None
-
-
-def _summarise(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'reading'}: {err['msg']}" for err in exc.errors()
-    )
+        raise InvalidInputError(summarise_errors(exc, "reading")) from None
 
 
 def check_plausible(reading: RiverReading, station: Station) -> None:

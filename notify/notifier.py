@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncpg
 import numpy as np
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from pydantic import ValidationError
 
 from disaster import store, topics
-from disaster._kafka import encode_json
-from disaster.domain import Alert, InvalidInputError
+from disaster._kafka import decode_record, encode_json
+from disaster.domain import Alert
 from notify.targeting import points_inside
 
 __all__ = ["Notifier"]
@@ -28,11 +27,7 @@ class Notifier:
 
     async def handle(self, record: ConsumerRecord) -> None:
         """Record a delivery for every subscriber inside the alert's area."""
-        try:
-            alert = Alert.model_validate_json(record.value or b"")
-        except ValidationError as exc:
-            msg = f"not an alert: {exc.errors()[0]['msg']}"
-            raise InvalidInputError(msg) from None
+        alert = decode_record(record.value, Alert, "an alert")
         shape = alert.area.to_shape()
         async with self._pool.acquire() as conn:
             candidates = await store.subscribers_in_box(conn, shape.bounds)
