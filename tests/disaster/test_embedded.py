@@ -7,17 +7,20 @@ import os
 import sys
 from pathlib import Path
 
+import asyncpg
 import psutil
 from aiokafka.admin import AIOKafkaAdminClient
 
-from disaster.embedded import EmbeddedKafka
+from disaster._pg import apply_migrations
+from disaster.embedded import EmbeddedKafka, embedded_postgres_url
 
 # Starts a broker, reports its port, then either dies without cleaning up ("crash") or waits for
 # its standard input to close and stops the broker as a clean run does ("own").
 _OWNER = """
 import os, signal, sys
 from pathlib import Path
-from disaster.embedded import EmbeddedKafka
+from disaster._pg import apply_migrations
+from disaster.embedded import EmbeddedKafka, embedded_postgres_url
 broker = EmbeddedKafka(Path(sys.argv[1]))
 print(broker.start().rsplit(":", 1)[1], flush=True)
 if sys.argv[2] == "crash":
@@ -97,3 +100,17 @@ def test_a_stale_state_file_starts_a_new_broker(tmp_path: Path) -> None:
         assert broker.record.owner_pid == os.getpid()
     finally:
         broker.stop()
+
+
+async def test_embedded_postgres_serves_migrations_for_machines_without_a_server(
+    tmp_path: Path,
+) -> None:
+    """The fallback the README's commands rely on where no Postgres server runs."""
+    url = embedded_postgres_url(tmp_path / "state")
+    conn = await asyncpg.connect(url)
+    try:
+        applied = await apply_migrations(conn)
+        assert [m.version for m in applied] == [1]
+        assert await conn.fetchval("SELECT count(*) FROM stations") == 0
+    finally:
+        await conn.close()
