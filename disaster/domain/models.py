@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 Language = Literal["ja", "en"]
-StationId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
+StationId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
 class _Record(BaseModel):
