@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import itertools
 import json
 import logging
@@ -19,7 +20,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from disaster.domain.errors import InvalidInputError
 from disaster.metrics import RECORDS_HANDLED, RECORDS_REJECTED
@@ -54,13 +55,20 @@ def summarise_errors(exc: ValidationError, what: str) -> str:
     )
 
 
-def decode_record(value: bytes | None, model: type[Model], what: str) -> Model:
-    """Validate a JSON record value as ``model``, or raise :class:`InvalidInputError`."""
+def decode_record(value: bytes | None, schema: type[Model] | TypeAdapter[Any], what: str) -> Any:
+    """Validate a JSON record value as a model (or a union's adapter), else raise
+    :class:`InvalidInputError`."""
+    adapter = schema if isinstance(schema, TypeAdapter) else _adapter(schema)
     try:
-        return model.model_validate_json(value or b"")
+        return adapter.validate_json(value or b"")
     except ValidationError as exc:
         msg = f"not {what}: {summarise_errors(exc, what)}"
         raise InvalidInputError(msg) from None
+
+
+@functools.cache
+def _adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
 
 
 async def ensure_topics(bootstrap: str, partitions: dict[str, int]) -> None:

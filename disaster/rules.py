@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from disaster import store, topics
 from disaster._kafka import decode_record, encode_json
-from disaster.domain import Alert, AlertLevel, HazardEvent
+from disaster.domain import Alert, AlertLevel, HazardEvent, RiverStageEvent, hazard_event_adapter
 from disaster.domain.levels import STAGE_NAMES_JA, alert_level_for_stage
 
 __all__ = ["AlertIssuer", "alert_for_event"]
@@ -36,7 +36,13 @@ _STAGE_EN = {2: "flood caution level", 3: "evacuation decision level", 4: "flood
 
 
 def alert_for_event(event: HazardEvent, *, issued_at: datetime) -> Alert | None:
-    """Return the alert a river-stage event calls for, or None when residents need none."""
+    """Return the alert an event calls for, or None when residents need none.
+
+    Only river stages alert residents so far: weather, sensor and incident events reach HQ's
+    picture, and become alerts through the operators' lifecycle.
+    """
+    if not isinstance(event, RiverStageEvent) or event.area is None:
+        return None
     level = alert_level_for_stage(event.stage)
     if level is None:
         return None
@@ -68,7 +74,7 @@ class AlertIssuer:
 
     async def handle(self, record: ConsumerRecord) -> None:
         """Turn one hazard event into an alert (at most once) and publish it."""
-        event = decode_record(record.value, HazardEvent, "a hazard event")
+        event = decode_record(record.value, hazard_event_adapter(), "a hazard event")
         async with self._pool.acquire() as conn:
             now = await conn.fetchval("SELECT now()")
             draft = alert_for_event(event, issued_at=now)

@@ -17,10 +17,14 @@ from disaster.domain import (
     HazardEvent,
     RiverReading,
     RiverStage,
+    RiverStageEvent,
+    SensorEvent,
     Station,
     Subscriber,
     SubscriberIn,
     Thresholds,
+    WeatherEvent,
+    hazard_event_adapter,
 )
 
 __all__ = [
@@ -113,15 +117,37 @@ async def set_station_stage(
 
 async def insert_hazard_event(conn: asyncpg.Connection, event: HazardEvent) -> None:
     """Store a hazard event; storing the same event twice is a no-op."""
+    station_id = event.station_id if isinstance(event, RiverStageEvent) else None
     await conn.execute(
-        """INSERT INTO hazard_events (id, kind, station_id, observed_at, body)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING""",
+        """INSERT INTO hazard_events (id, kind, station_id, source_id, observed_at, body)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING""",
         event.id,
         event.kind,
-        event.station_id,
+        station_id,
+        event_source_id(event),
         event.observed_at,
         event.model_dump(mode="json"),
     )
+
+
+def event_source_id(event: HazardEvent) -> str:
+    """Return the id of what the event is about: a station, report, sensor or incident."""
+    if isinstance(event, RiverStageEvent):
+        return event.station_id
+    if isinstance(event, WeatherEvent):
+        return event.report_id
+    if isinstance(event, SensorEvent):
+        return event.sensor_id
+    return str(event.incident_id)
+
+
+async def hazard_events_of(conn: asyncpg.Connection, source_id: str) -> list[HazardEvent]:
+    """Return every event about one source, oldest first."""
+    rows = await conn.fetch(
+        "SELECT body FROM hazard_events WHERE source_id = $1 ORDER BY observed_at, id", source_id
+    )
+    adapter = hazard_event_adapter()
+    return [adapter.validate_python(r["body"]) for r in rows]
 
 
 async def hazard_events_at(
@@ -133,7 +159,8 @@ async def hazard_events_at(
         station_id,
         observed_at,
     )
-    return [HazardEvent.model_validate(r["body"]) for r in rows]
+    adapter = hazard_event_adapter()
+    return [adapter.validate_python(r["body"]) for r in rows]
 
 
 async def insert_alert(conn: asyncpg.Connection, alert: Alert) -> bool:

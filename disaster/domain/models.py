@@ -15,12 +15,11 @@ from typing import Annotated, Any, Literal
 import shapely
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from disaster.domain.levels import AlertLevel, RiverStage
+from disaster.domain.levels import AlertLevel
 
 __all__ = [
     "Alert",
     "GeoPoint",
-    "HazardEvent",
     "PolygonArea",
     "RiverReading",
     "Station",
@@ -142,21 +141,6 @@ class RiverReading(_Record):
             msg = "level_m must be a finite number of metres"
             raise ValueError(msg)
         return value
-
-
-class HazardEvent(_Record):
-    """Something dangerous was observed in an area; the rules decide whether it becomes an alert."""
-
-    id: uuid.UUID
-    kind: Literal["river.stage"] = "river.stage"
-    station_id: StationId
-    station_name: str
-    observed_at: AwareDatetime
-    level_m: float
-    stage: RiverStage
-    previous_stage: RiverStage
-    area_name: str
-    area: PolygonArea
 
 
 class Alert(_Record):
