@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from disaster import store, topics
 from disaster._kafka import encode_json, summarise_errors
-from disaster.domain import HazardEvent, InvalidInputError, RiverReading, RiverStage, Station
+from disaster.domain import InvalidInputError, RiverReading, RiverStage, RiverStageEvent, Station
 from disaster.domain.river import hazard_event_id, next_stage
 
 __all__ = ["RiverIngestor", "check_plausible", "parse_reading"]
@@ -102,8 +102,8 @@ class RiverIngestor:
 
 def _stage_rise(
     station: Station, reading: RiverReading, previous: RiverStage, stage: RiverStage
-) -> HazardEvent:
-    return HazardEvent(
+) -> RiverStageEvent:
+    return RiverStageEvent(
         id=hazard_event_id(station.id, reading.observed_at, stage),
         station_id=station.id,
         station_name=station.name,
