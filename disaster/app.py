@@ -11,17 +11,17 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from disaster import store
 from disaster._pg import create_pool
 from disaster.broadcast import AlertBroadcaster
-from disaster.domain import SubscriberIn
+from disaster.domain import Station, SubscriberIn
 from disaster.openapi import openapi_document
 from disaster.settings import Settings
 
@@ -34,6 +34,7 @@ _HEARTBEAT_S = 15.0
 _MAX_BODY_BYTES = 64 * 1024
 
 routes = web.RouteTableDef()
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def _error(status: type[web.HTTPError], reason: str, details: Any = None) -> web.HTTPError:
@@ -54,23 +55,65 @@ def _uuid_param(request: web.Request, name: str) -> uuid.UUID:
         raise _error(web.HTTPBadRequest, f"{name} must be a UUID") from None
 
 
-@routes.post("/api/v1/subscribers")
-async def register_subscriber(request: web.Request) -> web.Response:
-    """Register a resident; the location decides which alerts reach them."""
+async def _json_body(request: web.Request) -> Any:
     try:
-        body = await request.json()
+        return await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise _error(web.HTTPBadRequest, "the body is not JSON") from None
+
+
+def _validated(model: type[ModelT], body: Any) -> ModelT:
+    """Validate a body, or answer 422 naming the first bad field (all of them in details)."""
     try:
-        sub_in = SubscriberIn.model_validate(body)
+        return model.model_validate(body)
     except ValidationError as exc:
         details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
         first = details[0]
         reason = f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}"
         raise _error(web.HTTPUnprocessableEntity, reason, details) from None
+
+
+@routes.post("/api/v1/subscribers")
+async def register_subscriber(request: web.Request) -> web.Response:
+    """Register a resident; the location decides which alerts reach them."""
+    sub_in = _validated(SubscriberIn, await _json_body(request))
     async with request.app[POOL].acquire() as conn:
         sub = await store.insert_subscriber(conn, sub_in)
     return _json(sub.model_dump(mode="json"), status=201)
+
+
+@routes.get("/api/v1/stations")
+async def list_stations(request: web.Request) -> web.Response:
+    """Return every river gauge with its thresholds, area and current stage."""
+    async with request.app[POOL].acquire() as conn:
+        return _json(await store.station_statuses(conn))
+
+
+@routes.get("/api/v1/stations/{id}")
+async def get_station(request: web.Request) -> web.Response:
+    """Return one gauge with its current stage."""
+    station_id = request.match_info["id"]
+    async with request.app[POOL].acquire() as conn:
+        status = await store.station_status(conn, station_id)
+    if status is None:
+        raise _error(web.HTTPNotFound, f"no station {station_id}")
+    return _json(status)
+
+
+@routes.put("/api/v1/stations/{id}")
+async def put_station(request: web.Request) -> web.Response:
+    """Create or update a gauge; changing its thresholds resets its stage."""
+    body = await _json_body(request)
+    station_id = request.match_info["id"]
+    if not isinstance(body, dict):
+        raise _error(web.HTTPUnprocessableEntity, "body: a station must be a JSON object")
+    if body.setdefault("id", station_id) != station_id:
+        raise _error(web.HTTPUnprocessableEntity, "id: differs from the id in the path")
+    station = _validated(Station, body)
+    async with request.app[POOL].acquire() as conn:
+        created = await store.upsert_station(conn, station)
+        status = await store.station_status(conn, station_id)
+    return _json(status, status=201 if created else 200)
 
 
 @routes.get("/api/v1/subscribers/{id}/inbox")

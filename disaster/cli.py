@@ -9,25 +9,14 @@ import signal
 import sys
 from collections.abc import Coroutine, Sequence
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from disaster.demo import (
-    RISING_RIVER_M,
-    count_deliveries,
-    generate_town,
-    replay_levels,
-    seed_town,
-    wait_for_deliveries,
-)
+from disaster.demo import run_demo
 from disaster.domain import SettingsError
 from disaster.embedded import embedded_stack
 from disaster.services import ROLES, Role, Running, migrate, running_services
 from disaster.settings import Settings, load_settings
 
 __all__ = ["main"]
-
-_DELIVERY_TIMEOUT_S = 60.0
-_JST = ZoneInfo("Asia/Tokyo")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -107,32 +96,14 @@ async def _until_a_task_fails(running: Running) -> None:
 
 
 async def _demo(settings: Settings, *, once: bool, interval_s: float) -> int:
-    town = generate_town()
+    say = _printer()
     async with running_services(settings, "all") as running:
-        await seed_town(running.pool, town)
-        say = _printer()
         say(f"API at {running.base_url}/api/v1/alerts (events: /api/v1/stream, "
-            f"docs: /api/v1/openapi.json)")  # fmt: skip
-        for sub_id, _sub in town.residents[:1] + town.residents[-1:]:
-            where = "inside" if sub_id in town.inside else "outside"
-            inbox = f"{running.base_url}/api/v1/subscribers/{sub_id}/inbox"
-            say(f"  a resident {where} the area: {inbox}")
-        async with running.pool.acquire() as conn:
-            since = await conn.fetchval("SELECT now()")
-        say(f"replaying {len(RISING_RIVER_M)} readings of {town.station.name} ...")
-        await replay_levels(
-            running.producer, town.station.id, RISING_RIVER_M, interval_s=interval_s,
-            on_reading=lambda at, level: say(f"  {at.astimezone(_JST):%H:%M} JST  {level:.2f} m"),
-        )  # fmt: skip
-        expected = 3 * len(town.inside)  # levels 2, 3 and 4, once each per resident inside
-        got = await wait_for_deliveries(
-            running.pool, town.inside, since, expected, timeout_s=_DELIVERY_TIMEOUT_S
+            f"stations: /api/v1/stations, docs: /api/v1/openapi.json)")  # fmt: skip
+        assert running.base_url is not None
+        ok = await run_demo(
+            running.pool, running.producer, say, base_url=running.base_url, interval_s=interval_s
         )
-        outside = frozenset(sub_id for sub_id, _ in town.residents) - town.inside
-        stray = await count_deliveries(running.pool, outside, since)
-        say(f"delivered {got} of {expected} expected alert messages to the {len(town.inside)} "
-            f"residents inside; {stray} to the {len(outside)} outside")  # fmt: skip
-        ok = got == expected and stray == 0
         if once:
             return 0 if ok else 1
         say("serving; press Ctrl-C to stop")

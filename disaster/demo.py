@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import shapely
@@ -20,21 +21,47 @@ from aiokafka import AIOKafkaProducer
 
 from disaster import store, topics
 from disaster._kafka import encode_json
-from disaster.domain import GeoPoint, PolygonArea, Station, SubscriberIn, Thresholds
+from disaster.domain import Alert, GeoPoint, PolygonArea, Station, SubscriberIn, Thresholds
+from disaster.rules import alert_for_event
 
 __all__ = [
     "DemoTown",
     "count_deliveries",
+    "expected_alerts",
     "generate_town",
     "replay_levels",
+    "run_demo",
     "seed_town",
     "wait_for_deliveries",
 ]
 
+_JST = ZoneInfo("Asia/Tokyo")
 _DEMO_NAMESPACE = uuid.UUID("c3a1d8e2-9f4b-4c67-8e21-5d0f6a7b9c33")
 
 #: A flood rising through every threshold and receding: metres, one reading per 10 minutes.
-RISING_RIVER_M = (1.2, 1.6, 2.1, 2.6, 3.1, 3.4, 3.7, 4.0, 4.3, 4.5, 4.4, 3.9, 3.2, 2.4, 1.8)
+#: The rise is steady enough that 避難判断 and 氾濫危険 are announced before the water arrives.
+RISING_RIVER_M = (
+    1.2,
+    1.4,
+    1.6,
+    1.9,
+    2.2,
+    2.5,
+    2.8,
+    3.05,
+    3.25,
+    3.45,
+    3.7,
+    3.95,
+    4.2,
+    4.4,
+    4.5,
+    4.3,
+    3.8,
+    3.1,
+    2.4,
+    1.8,
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +84,7 @@ def generate_town(*, seed: int = 7, inside: int = 5, outside: int = 3) -> DemoTo
         thresholds=Thresholds(standby_m=2.0, caution_m=3.0, evacuation_m=3.6, danger_m=4.2),
         gauge_min_m=0.0,
         gauge_max_m=12.0,
+        location=GeoPoint(lat=lat0 + 0.003, lon=lon0 + 0.006),
         area_name="みなと川沿い 1〜3丁目",
         area=PolygonArea(coordinates=[ring]),
     )
@@ -82,6 +110,7 @@ async def seed_town(pool: asyncpg.Pool, town: DemoTown) -> None:
     """Store the town's gauge and residents (again: seeding twice changes nothing)."""
     async with pool.acquire() as conn, conn.transaction():
         await store.upsert_station(conn, town.station)
+        await store.reset_station(conn, town.station.id)
         for sub_id, sub in town.residents:
             await store.insert_subscriber(conn, sub, sub_id=sub_id)
 
@@ -93,11 +122,13 @@ async def replay_levels(
     *,
     interval_s: float,
     on_reading: Callable[[datetime, float], None] | None = None,
-) -> None:
-    """Produce one reading per level to ``river.raw``, 10 observed minutes apart."""
-    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(
-        minutes=10 * len(levels_m)
-    )
+) -> datetime:
+    """Produce one reading per level to ``river.raw``, 10 observed minutes apart.
+
+    Return the observation time of the first reading.
+    """
+    # To the second, so a replay started again soon after never reuses an observation time.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10 * len(levels_m))
     for i, level in enumerate(levels_m):
         observed_at = start + timedelta(minutes=10 * i)
         body = {"station_id": station_id, "level_m": level, "observed_at": observed_at.isoformat()}
@@ -106,35 +137,100 @@ async def replay_levels(
             on_reading(observed_at, level)
         if interval_s > 0:
             await asyncio.sleep(interval_s)
+    return start
 
 
 async def count_deliveries(
-    pool: asyncpg.Pool, subscriber_ids: frozenset[uuid.UUID], since: datetime
+    pool: asyncpg.Pool, subscriber_ids: frozenset[uuid.UUID], alert_ids: list[uuid.UUID]
 ) -> int:
-    """Return how many deliveries to these subscribers were made after ``since``."""
+    """Return how many of these alerts were delivered to these subscribers."""
     async with pool.acquire() as conn:
         return int(
             await conn.fetchval(
                 """SELECT count(*) FROM deliveries
-                   WHERE created_at >= $1 AND subscriber_id = ANY($2::uuid[])""",
-                since,
+                   WHERE alert_id = ANY($1::uuid[]) AND subscriber_id = ANY($2::uuid[])""",
+                alert_ids,
                 list(subscriber_ids),
             )
         )
 
 
+async def expected_alerts(
+    pool: asyncpg.Pool,
+    station_id: str,
+    since: datetime,
+    readings: int,
+    *,
+    stored_since: datetime,
+    timeout_s: float,
+) -> list[Alert]:
+    """Wait until the replayed readings are stored; return the alerts their events call for."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        async with pool.acquire() as conn:
+            stored = await conn.fetchval(
+                "SELECT count(*) FROM river_readings WHERE station_id = $1 AND observed_at >= $2",
+                station_id,
+                since,
+            )
+            if stored >= readings or time.monotonic() > deadline:
+                events = await store.hazard_events_of(conn, station_id, stored_since=stored_since)
+                break
+        await asyncio.sleep(0.2)
+    drafts = (alert_for_event(e, issued_at=since) for e in events)
+    return [a for a in drafts if a is not None]
+
+
 async def wait_for_deliveries(
     pool: asyncpg.Pool,
     subscriber_ids: frozenset[uuid.UUID],
-    since: datetime,
-    expected: int,
+    alert_ids: list[uuid.UUID],
     *,
     timeout_s: float,
 ) -> int:
-    """Wait until ``expected`` deliveries to these subscribers exist; return the count reached."""
+    """Wait until every alert reached every subscriber; return the deliveries counted."""
+    expected = len(alert_ids) * len(subscriber_ids)
     deadline = time.monotonic() + timeout_s
-    count = await count_deliveries(pool, subscriber_ids, since)
+    count = await count_deliveries(pool, subscriber_ids, alert_ids)
     while count < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-        count = await count_deliveries(pool, subscriber_ids, since)
+        count = await count_deliveries(pool, subscriber_ids, alert_ids)
     return count
+
+
+async def run_demo(
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+    say: Callable[[str], None],
+    *,
+    base_url: str,
+    interval_s: float,
+    timeout_s: float = 60.0,
+) -> bool:
+    """Seed the town, replay the flood, and report what reached whom; return True if exact."""
+    town = generate_town()
+    await seed_town(pool, town)
+    async with pool.acquire() as conn:
+        stored_since = await conn.fetchval("SELECT now()")
+    for sub_id, _sub in town.residents[:1] + town.residents[-1:]:
+        where = "inside" if sub_id in town.inside else "outside"
+        say(f"  a resident {where} the area: {base_url}/api/v1/subscribers/{sub_id}/inbox")
+    say(f"replaying {len(RISING_RIVER_M)} readings of {town.station.name} ...")
+    start = await replay_levels(
+        producer, town.station.id, RISING_RIVER_M, interval_s=interval_s,
+        on_reading=lambda at, level: say(f"  {at.astimezone(_JST):%H:%M} JST  {level:.2f} m"),
+    )  # fmt: skip
+    alerts = await expected_alerts(
+        pool, town.station.id, start, len(RISING_RIVER_M),
+        stored_since=stored_since, timeout_s=timeout_s,
+    )  # fmt: skip
+    ids = [a.id for a in alerts]
+    got = await wait_for_deliveries(pool, town.inside, ids, timeout_s=timeout_s)
+    outside = frozenset(sub_id for sub_id, _ in town.residents) - town.inside
+    stray = await count_deliveries(pool, outside, ids)
+    for alert in alerts:
+        say(f"  alert: {alert.headline['ja']}")
+    say(f"delivered {got} of {len(ids) * len(town.inside)} alert messages "
+        f"({len(ids)} alerts) to the {len(town.inside)} residents inside; "
+        f"{stray} to the {len(outside)} outside")  # fmt: skip
+    return bool(ids) and got == len(ids) * len(town.inside) and stray == 0

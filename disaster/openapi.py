@@ -7,7 +7,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from disaster import __version__
-from disaster.domain import Alert, Subscriber, SubscriberIn
+from disaster.domain import Alert, Station, Subscriber, SubscriberIn
 
 __all__ = ["openapi_document"]
 
@@ -28,7 +28,8 @@ _ERROR = _json(_ref("Error"), "The request is malformed; `reason` says why")
 def openapi_document() -> dict[str, Any]:
     """Return the document; it is built from the same models the handlers validate with."""
     _, defs = models_json_schema(
-        [(m, "serialization") for m in (Alert, Subscriber)] + [(SubscriberIn, "validation")],
+        [(m, "serialization") for m in (Alert, Subscriber, Station)]
+        + [(SubscriberIn, "validation")],
         ref_template=_REF,
     )
     schemas = defs["$defs"]
@@ -39,6 +40,7 @@ def openapi_document() -> dict[str, Any]:
     }
     sub_id = {"name": "id", "in": "path", "required": True,
               "schema": {"type": "string", "format": "uuid"}}  # fmt: skip
+    station_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
     inbox_item = {
         "type": "object",
         "properties": {"alert": _ref("Alert"), "delivered_at": {"type": "string"}},
@@ -64,6 +66,22 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": _json({"type": "array", "items": _ref("Alert")}, "Alerts"),
                           "400": _ERROR},
         }},
+        "/api/v1/stations": {"get": {
+            "summary": "River gauges with thresholds, warning areas and current stages",
+            "responses": {"200": _json({"type": "array", "items": _ref("Station")}, "Stations")},
+        }},
+        "/api/v1/stations/{id}": {
+            "get": {"summary": "One gauge and its current stage",
+                    "parameters": [station_id],
+                    "responses": {"200": _json(_ref("Station"), "The station"), "404": _ERROR}},
+            "put": {"summary": "Create or update a gauge (new thresholds reset its stage)",
+                    "parameters": [station_id],
+                    "requestBody": {"required": True, "content": {
+                        "application/json": {"schema": _ref("Station")}}},
+                    "responses": {"200": _json(_ref("Station"), "Updated"),
+                                  "201": _json(_ref("Station"), "Created"),
+                                  "400": _ERROR, "422": _ERROR}},
+        },
         "/api/v1/stream": {"get": {
             "summary": "Server-sent events: one `alert` event per newly issued alert",
             "responses": {"200": {"description": "An endless text/event-stream",

@@ -17,6 +17,7 @@ from disaster import store, topics
 from disaster._kafka import decode_record, encode_json
 from disaster.domain import Alert, AlertLevel, HazardEvent, RiverStageEvent, hazard_event_adapter
 from disaster.domain.levels import STAGE_NAMES_JA, alert_level_for_stage
+from disaster.domain.models import Language
 
 __all__ = ["AlertIssuer", "alert_for_event"]
 
@@ -39,12 +40,13 @@ def alert_for_event(event: HazardEvent, *, issued_at: datetime) -> Alert | None:
     """Return the alert an event calls for, or None when residents need none.
 
     Only river stages alert residents so far: weather, sensor and incident events reach HQ's
-    picture, and become alerts through the operators' lifecycle.
+    picture, and become alerts through the operators' lifecycle. A stage already announced
+    (by a projection) is not announced again when the water gets there.
     """
     if not isinstance(event, RiverStageEvent) or event.area is None:
         return None
     level = alert_level_for_stage(event.stage)
-    if level is None:
+    if level is None or event.stage <= event.previous_stage:
         return None
     return Alert(
         id=uuid.uuid5(_ALERT_NAMESPACE, f"hazard:{event.id}"),
@@ -53,16 +55,26 @@ def alert_for_event(event: HazardEvent, *, issued_at: datetime) -> Alert | None:
         hazard="flood",
         area_name=event.area_name,
         area=event.area,
-        headline={
-            "ja": f"【警戒レベル{int(level)}】{event.station_name}の水位が"
-            f"{STAGE_NAMES_JA[event.stage]}（{event.level_m:.2f} m）に達しました。"
-            f"{event.area_name}：{_ACTION_JA[level]}",
-            "en": f"[Alert level {int(level)}] {event.station_name} reached the "
-            f"{_STAGE_EN[int(event.stage)]} ({event.level_m:.2f} m). "
-            f"{event.area_name}: {_ACTION_EN[level]}",
-        },
+        headline=_river_headline(event, level),
         issued_at=issued_at,
     )
+
+
+def _river_headline(event: RiverStageEvent, level: AlertLevel) -> dict[Language, str]:
+    stage_ja, stage_en = STAGE_NAMES_JA[event.stage], _STAGE_EN[int(event.stage)]
+    now_m = f"{event.level_m:.2f} m"
+    if event.projected_minutes is None:
+        what_ja = f"の水位が{stage_ja}（{now_m}）に達しました。"
+        what_en = f" reached the {stage_en} ({now_m})."
+    else:
+        mins = max(1, round(event.projected_minutes))
+        what_ja = f"の水位が約{mins}分後に{stage_ja}に達する見込みです（現在 {now_m}）。"
+        what_en = f" is expected to reach the {stage_en} in about {mins} min (now {now_m})."
+    head_ja, head_en = f"【警戒レベル{int(level)}】", f"[Alert level {int(level)}]"
+    return {
+        "ja": f"{head_ja}{event.station_name}{what_ja}{event.area_name}：{_ACTION_JA[level]}",
+        "en": f"{head_en} {event.station_name}{what_en} {event.area_name}: {_ACTION_EN[level]}",
+    }
 
 
 class AlertIssuer:

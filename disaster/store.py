@@ -26,6 +26,7 @@ from disaster.domain import (
     WeatherEvent,
     hazard_event_adapter,
 )
+from disaster.domain.river import StationState
 
 __all__ = [
     "alert_by_id",
@@ -38,8 +39,12 @@ __all__ = [
     "insert_subscriber",
     "latest_alerts",
     "lock_station",
+    "recent_levels",
     "record_rejected",
-    "set_station_stage",
+    "reset_station",
+    "set_station_state",
+    "station_status",
+    "station_statuses",
     "subscriber_by_id",
     "subscribers_in_box",
     "upsert_station",
@@ -48,33 +53,53 @@ __all__ = [
 _ALERT_COLUMNS = "id, hazard_event_id, level, hazard, status, area_name, area, headline, issued_at"
 
 
-async def upsert_station(conn: asyncpg.Connection, station: Station) -> None:
-    """Create or replace a station; its stage is reset, as new thresholds void the old one."""
+async def upsert_station(conn: asyncpg.Connection, station: Station) -> bool:
+    """Create or update a station; return True if it was created.
+
+    Its stage survives an update unless the thresholds change, which void it.
+    """
     t = station.thresholds
-    await conn.execute(
-        """INSERT INTO stations (id, name, standby_m, caution_m, evacuation_m, danger_m,
-                                 gauge_min_m, gauge_max_m, area_name, area)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-           ON CONFLICT (id) DO UPDATE SET
-               name = EXCLUDED.name, standby_m = EXCLUDED.standby_m,
-               caution_m = EXCLUDED.caution_m, evacuation_m = EXCLUDED.evacuation_m,
-               danger_m = EXCLUDED.danger_m, gauge_min_m = EXCLUDED.gauge_min_m,
-               gauge_max_m = EXCLUDED.gauge_max_m, area_name = EXCLUDED.area_name,
-               area = EXCLUDED.area, stage = 0, last_observed_at = NULL""",
-        station.id, station.name, t.standby_m, t.caution_m, t.evacuation_m, t.danger_m,
-        station.gauge_min_m, station.gauge_max_m, station.area_name,
-        station.area.model_dump(mode="json"),
+    loc = station.location
+    return bool(
+        await conn.fetchval(
+            """INSERT INTO stations (id, name, standby_m, caution_m, evacuation_m, danger_m,
+                   gauge_min_m, gauge_max_m, area_name, area, projection_horizon_min, lat, lon)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               ON CONFLICT (id) DO UPDATE SET
+                   name = EXCLUDED.name, gauge_min_m = EXCLUDED.gauge_min_m,
+                   gauge_max_m = EXCLUDED.gauge_max_m, area_name = EXCLUDED.area_name,
+                   area = EXCLUDED.area, lat = EXCLUDED.lat, lon = EXCLUDED.lon,
+                   projection_horizon_min = EXCLUDED.projection_horizon_min,
+                   standby_m = EXCLUDED.standby_m, caution_m = EXCLUDED.caution_m,
+                   evacuation_m = EXCLUDED.evacuation_m, danger_m = EXCLUDED.danger_m,
+                   stage = CASE WHEN (stations.standby_m, stations.caution_m,
+                                      stations.evacuation_m, stations.danger_m)
+                                   = (EXCLUDED.standby_m, EXCLUDED.caution_m,
+                                      EXCLUDED.evacuation_m, EXCLUDED.danger_m)
+                                THEN stations.stage ELSE 0 END,
+                   projected_stage = 0
+               RETURNING xmax = 0""",
+            station.id, station.name, t.standby_m, t.caution_m, t.evacuation_m, t.danger_m,
+            station.gauge_min_m, station.gauge_max_m, station.area_name,
+            station.area.model_dump(mode="json"), station.projection_horizon_min,
+            loc.lat if loc else None, loc.lon if loc else None,
+        )
     )  # fmt: skip
 
 
-async def lock_station(
-    conn: asyncpg.Connection, station_id: str
-) -> tuple[Station, RiverStage, datetime | None] | None:
-    """Return the station, its stage and last observation time, locked for this transaction."""
-    row = await conn.fetchrow("SELECT * FROM stations WHERE id = $1 FOR UPDATE", station_id)
-    if row is None:
-        return None
-    station = Station(
+async def reset_station(conn: asyncpg.Connection, station_id: str) -> None:
+    """Forget a station's readings and stage, as before a replayed scenario of a made-up town."""
+    await conn.execute("DELETE FROM river_readings WHERE station_id = $1", station_id)
+    await conn.execute(
+        """UPDATE stations SET stage = 0, projected_stage = 0, last_observed_at = NULL
+           WHERE id = $1""",
+        station_id,
+    )
+
+
+def _station_from_row(row: asyncpg.Record) -> Station:
+    has_location = row["lat"] is not None and row["lon"] is not None
+    return Station(
         id=row["id"],
         name=row["name"],
         thresholds=Thresholds(
@@ -87,8 +112,57 @@ async def lock_station(
         gauge_max_m=row["gauge_max_m"],
         area_name=row["area_name"],
         area=row["area"],
+        location=GeoPoint(lat=row["lat"], lon=row["lon"]) if has_location else None,
+        projection_horizon_min=row["projection_horizon_min"],
     )
-    return station, RiverStage(row["stage"]), row["last_observed_at"]
+
+
+def _station_json(row: asyncpg.Record) -> dict[str, Any]:
+    last = row["last_observed_at"]
+    return {
+        **_station_from_row(row).model_dump(mode="json"),
+        "stage": row["stage"],
+        "projected_stage": row["projected_stage"],
+        "last_observed_at": last.isoformat() if last else None,
+    }
+
+
+async def station_status(conn: asyncpg.Connection, station_id: str) -> dict[str, Any] | None:
+    """Return a station with its current stages, as the API shows it."""
+    row = await conn.fetchrow("SELECT * FROM stations WHERE id = $1", station_id)
+    return None if row is None else _station_json(row)
+
+
+async def station_statuses(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Return every station with its current stages, by id."""
+    return [_station_json(r) for r in await conn.fetch("SELECT * FROM stations ORDER BY id")]
+
+
+async def lock_station(
+    conn: asyncpg.Connection, station_id: str
+) -> tuple[Station, StationState, datetime | None] | None:
+    """Return the station, its state and last observation time, locked for this transaction."""
+    row = await conn.fetchrow("SELECT * FROM stations WHERE id = $1 FOR UPDATE", station_id)
+    if row is None:
+        return None
+    state = StationState(RiverStage(row["stage"]), RiverStage(row["projected_stage"]))
+    return _station_from_row(row), state, row["last_observed_at"]
+
+
+async def recent_levels(
+    conn: asyncpg.Connection, station_id: str, until: datetime, window_min: float
+) -> list[tuple[datetime, float]]:
+    """Return ``(observed_at, level_m)`` of the readings in the window ending at ``until``."""
+    rows = await conn.fetch(
+        """SELECT observed_at, level_m FROM river_readings
+           WHERE station_id = $1 AND observed_at <= $2
+             AND observed_at >= $2 - make_interval(secs => $3)
+           ORDER BY observed_at""",
+        station_id,
+        until,
+        window_min * 60.0,
+    )
+    return [(r["observed_at"], r["level_m"]) for r in rows]
 
 
 async def insert_reading(conn: asyncpg.Connection, reading: RiverReading) -> bool:
@@ -103,14 +177,16 @@ async def insert_reading(conn: asyncpg.Connection, reading: RiverReading) -> boo
     return status.endswith(" 1")
 
 
-async def set_station_stage(
-    conn: asyncpg.Connection, station_id: str, stage: RiverStage, observed_at: datetime
+async def set_station_state(
+    conn: asyncpg.Connection, station_id: str, state: StationState, observed_at: datetime
 ) -> None:
-    """Record the stage the station is in after the reading observed at ``observed_at``."""
+    """Record the station's state after the reading observed at ``observed_at``."""
     await conn.execute(
-        "UPDATE stations SET stage = $2, last_observed_at = $3 WHERE id = $1",
+        """UPDATE stations SET stage = $2, projected_stage = $3, last_observed_at = $4
+           WHERE id = $1""",
         station_id,
-        int(stage),
+        int(state.stage),
+        int(state.projected),
         observed_at,
     )
 
@@ -141,10 +217,16 @@ def event_source_id(event: HazardEvent) -> str:
     return str(event.incident_id)
 
 
-async def hazard_events_of(conn: asyncpg.Connection, source_id: str) -> list[HazardEvent]:
-    """Return every event about one source, oldest first."""
+async def hazard_events_of(
+    conn: asyncpg.Connection, source_id: str, *, stored_since: datetime | None = None
+) -> list[HazardEvent]:
+    """Return the events about one source (stored since a time, if given), oldest first."""
     rows = await conn.fetch(
-        "SELECT body FROM hazard_events WHERE source_id = $1 ORDER BY observed_at, id", source_id
+        """SELECT body FROM hazard_events
+           WHERE source_id = $1 AND ($2::timestamptz IS NULL OR created_at >= $2)
+           ORDER BY observed_at, id""",
+        source_id,
+        stored_since,
     )
     adapter = hazard_event_adapter()
     return [adapter.validate_python(r["body"]) for r in rows]

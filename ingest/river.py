@@ -16,8 +16,9 @@ from pydantic import ValidationError
 
 from disaster import store, topics
 from disaster._kafka import encode_json, summarise_errors
-from disaster.domain import InvalidInputError, RiverReading, RiverStage, RiverStageEvent, Station
-from disaster.domain.river import hazard_event_id, next_stage
+from disaster.domain import InvalidInputError, RiverReading, RiverStageEvent, Station
+from disaster.domain.levels import alert_level_for_stage
+from disaster.domain.river import StageChange, evaluate_reading, hazard_event_id
 
 __all__ = ["RiverIngestor", "check_plausible", "parse_reading"]
 
@@ -58,11 +59,17 @@ class RiverIngestor:
     """Handles ``river.raw`` records for one process; safe to run in many (keyed by station)."""
 
     def __init__(
-        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *, hysteresis_m: float
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        *,
+        hysteresis_m: float,
+        window_min: float = 60.0,
     ) -> None:
         self._pool = pool
         self._producer = producer
         self._hysteresis_m = hysteresis_m
+        self._window_min = window_min
 
     async def handle(self, record: ConsumerRecord) -> None:
         """Store the reading, advance the station's stage, and publish any hazard events."""
@@ -83,7 +90,7 @@ class RiverIngestor:
         if found is None:
             msg = f"unknown station {reading.station_id!r}"
             raise InvalidInputError(msg)
-        station, stage, last_observed_at = found
+        station, state, last_observed_at = found
         check_plausible(reading, station)
         if not await store.insert_reading(conn, reading):
             return  # a redelivery: the events it produced are published again by the caller
@@ -92,25 +99,29 @@ class RiverIngestor:
                 "late reading for %s at %s kept, not evaluated", station.id, reading.observed_at
             )
             return
-        new_stage = next_stage(
-            stage, reading.level_m, station.thresholds, hysteresis_m=self._hysteresis_m
-        )
-        await store.set_station_stage(conn, station.id, new_stage, reading.observed_at)
-        if new_stage > stage:
-            await store.insert_hazard_event(conn, _stage_rise(station, reading, stage, new_stage))
+        history = await store.recent_levels(conn, station.id, reading.observed_at, self._window_min)
+        new_state, change = evaluate_reading(
+            state, reading.level_m, history, station.thresholds,
+            hysteresis_m=self._hysteresis_m, horizon_min=station.projection_horizon_min,
+        )  # fmt: skip
+        await store.set_station_state(conn, station.id, new_state, reading.observed_at)
+        if change is not None:
+            await store.insert_hazard_event(conn, _stage_event(station, reading, change))
 
 
-def _stage_rise(
-    station: Station, reading: RiverReading, previous: RiverStage, stage: RiverStage
-) -> RiverStageEvent:
+def _stage_event(station: Station, reading: RiverReading, change: StageChange) -> RiverStageEvent:
+    projected = change.projected_minutes is not None
     return RiverStageEvent(
-        id=hazard_event_id(station.id, reading.observed_at, stage),
+        id=hazard_event_id(station.id, reading.observed_at, change.stage, projected=projected),
         station_id=station.id,
         station_name=station.name,
         observed_at=reading.observed_at,
         level_m=reading.level_m,
-        stage=stage,
-        previous_stage=previous,
+        stage=change.stage,
+        previous_stage=change.previous,
+        projected_minutes=change.projected_minutes,
         area_name=station.area_name,
         area=station.area,
+        location=station.location,
+        alert_level=alert_level_for_stage(change.stage),
     )

@@ -41,8 +41,13 @@ def square(lon: float, lat: float, size_deg: float = 0.01) -> PolygonArea:
     return PolygonArea(coordinates=[ring])
 
 
-def make_station(area: PolygonArea, *, station_id: str | None = None) -> Station:
-    """Return a gauge with thresholds 2.0 / 3.0 / 3.6 / 4.2 m watching ``area``."""
+def make_station(
+    area: PolygonArea, *, station_id: str | None = None, horizon_min: float = 0.0
+) -> Station:
+    """Return a gauge with thresholds 2.0 / 3.0 / 3.6 / 4.2 m watching ``area``.
+
+    Projection is off unless ``horizon_min`` is given, so threshold tests see thresholds alone.
+    """
     return Station(
         id=station_id or f"test-{uuid.uuid4().hex[:12]}",
         name="試験川 観測所",
@@ -51,6 +56,7 @@ def make_station(area: PolygonArea, *, station_id: str | None = None) -> Station
         gauge_max_m=15.0,
         area_name="試験地区",
         area=area,
+        projection_horizon_min=horizon_min,
     )
 
 

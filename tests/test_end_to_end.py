@@ -89,3 +89,33 @@ async def _assert_one_event_per_stage(pool: asyncpg.Pool, station_id: str) -> No
         )
     assert [r["stage"] for r in stages] == [1, 2, 3, 4]
     assert [r["level"] for r in alert_levels] == [2, 3, 4]
+
+
+async def test_a_steady_rise_alerts_before_the_water_arrives_and_not_again_after(
+    running: Running, http: aiohttp.ClientSession, producer: AIOKafkaProducer
+) -> None:
+    lon, lat = 145.0 + uuid.uuid4().int % 1000 / 1000, 36.0
+    station = make_station(square(lon, lat, 0.01), horizon_min=60)
+    async with running.pool.acquire() as conn:
+        await store.upsert_station(conn, station)
+    resident = await _register(http, lon + 0.005, lat + 0.005)
+    readings = [1.2, 1.4, 1.6, 1.9, 2.2, 2.5, 2.8, 3.05, 3.25, 3.45, 3.7, 3.95, 4.2, 4.4]
+    for minute, level in enumerate(readings):
+        await _send(producer, station.id, 10 * minute, level)
+
+    async def all_stored() -> bool:
+        async with running.pool.acquire() as conn:
+            n = await conn.fetchval(
+                "SELECT count(*) FROM river_readings WHERE station_id = $1", station.id
+            )
+        return n == len(readings)
+
+    await wait_until(all_stored)
+    await wait_until(lambda: _has_alerts(http, resident, 2))
+    async with http.get(f"/api/v1/subscribers/{resident}/inbox") as resp:
+        inbox = [item["alert"] for item in await resp.json()]
+    assert [a["level"] for a in inbox] == [4, 3]
+    assert all("見込み" in a["headline"]["ja"] for a in inbox)
+    async with http.get(f"/api/v1/stations/{station.id}") as resp:
+        status = await resp.json()
+    assert (status["stage"], status["projected_stage"]) == (4, 4)

@@ -113,6 +113,11 @@ class Station(_Record):
     gauge_max_m: float = Field(allow_inf_nan=False)
     area_name: str = Field(min_length=1, max_length=200)
     area: PolygonArea
+    location: GeoPoint | None = Field(default=None, description="where the gauge stands")
+    projection_horizon_min: float = Field(
+        default=60.0, ge=0.0, le=1440.0,
+        description="warn when 避難判断/氾濫危険水位 is projected within this many minutes (0 off)",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _check_range(self) -> Station:

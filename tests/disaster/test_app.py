@@ -13,7 +13,7 @@ import pytest
 from disaster import store
 from disaster.domain import Alert, AlertLevel
 from disaster.services import Running
-from tests.support import square
+from tests.support import make_station, square
 
 
 @pytest.mark.parametrize(
@@ -73,6 +73,8 @@ async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -
         doc = await resp.json()
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {
+        "/api/v1/stations",
+        "/api/v1/stations/{id}",
         "/api/v1/subscribers",
         "/api/v1/subscribers/{id}/inbox",
         "/api/v1/alerts",
@@ -127,3 +129,43 @@ async def _next_event(stream: aiohttp.ClientResponse) -> dict[str, str]:
             fields[name] = value
     msg = "stream ended"
     raise AssertionError(msg)
+
+
+async def test_stations_are_created_updated_and_listed(http: aiohttp.ClientSession) -> None:
+    station = make_station(square(143.0, 39.0), horizon_min=45)
+    body = station.model_dump(mode="json", exclude={"id"})
+    async with http.put(f"/api/v1/stations/{station.id}", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+        created = await resp.json()
+    assert created["thresholds"] == station.thresholds.model_dump()
+    assert (created["stage"], created["projection_horizon_min"]) == (0, 45)
+    async with http.put(f"/api/v1/stations/{station.id}", json={**body, "name": "改名"}) as resp:
+        assert resp.status == 200
+    async with http.get(f"/api/v1/stations/{station.id}") as resp:
+        assert (await resp.json())["name"] == "改名"
+    async with http.get("/api/v1/stations") as resp:
+        assert station.id in [s["id"] for s in await resp.json()]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"thresholds": {"standby_m": 3, "caution_m": 2, "evacuation_m": 4, "danger_m": 5}},
+         "thresholds must rise"),
+        ({"gauge_max_m": 4.0}, "enclose"),
+        ({"id": "another"}, "differs"),
+        ({"area": {"type": "Polygon", "coordinates": [[[139, 35], [139.1, 35], [139, 35]]]}},
+         "at least 4"),
+        ({"projection_horizon_min": -1}, "projection_horizon_min"),
+    ],
+)  # fmt: skip
+async def test_bad_stations_get_422_with_a_reason(
+    http: aiohttp.ClientSession, change: dict, reason: str
+) -> None:
+    station = make_station(square(143.0, 39.0))
+    body = {**station.model_dump(mode="json"), **change}
+    async with http.put(f"/api/v1/stations/{station.id}", json=body) as resp:
+        assert resp.status == 422
+        assert reason in (await resp.json())["reason"]
+    async with http.get(f"/api/v1/stations/{station.id}") as resp:
+        assert resp.status == 404
