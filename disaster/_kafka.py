@@ -71,13 +71,19 @@ def _adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
     return TypeAdapter(model)
 
 
-async def ensure_topics(bootstrap: str, partitions: dict[str, int]) -> None:
+async def ensure_topics(
+    bootstrap: str, partitions: dict[str, int], compacted: frozenset[str] = frozenset()
+) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, n, 1) for t, n in partitions.items() if t not in existing]
+        missing = [
+            NewTopic(t, n, 1, topic_configs={"cleanup.policy": "compact"} if t in compacted else {})
+            for t, n in partitions.items()
+            if t not in existing
+        ]
         if missing:
             try:
                 await admin.create_topics(missing)

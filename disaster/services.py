@@ -92,7 +92,7 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
     assert settings.kafka is not None
     assert settings.database_url is not None
     await migrate(settings.database_url)
-    await ensure_topics(settings.kafka, topics.PARTITIONS)
+    await ensure_topics(settings.kafka, topics.PARTITIONS, topics.COMPACTED)
     pool = await create_pool(settings.database_url)
     producer = new_producer(settings.kafka)
     await producer.start()

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=lambda: platformdirs.user_state_path("disaster"))
     group_prefix: str = Field(default="disaster", pattern=r"^[A-Za-z0-9._-]+$")
     river_hysteresis_m: float = Field(default=0.10, ge=0.0, le=5.0)
+    jma_levels_file: Path | None = Field(
+        default=None, description="JSON map of JMA kind names to 警戒レベル; unset = packaged"
+    )
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://host:port/topic-filter to bridge into sensor.raw"
+    )
 
     @field_validator("kafka")
     @classmethod

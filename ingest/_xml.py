@@ -33,3 +33,6 @@ def parse_xml(raw: bytes, *, max_bytes: int = MAX_XML_BYTES) -> Element:
     except ParseError as exc:
         msg = f"not well-formed XML: {exc}"
         raise InvalidInputError(msg) from None
+    except (LookupError, ValueError) as exc:  # an unknown or unusable declared encoding
+        msg = f"unreadable XML encoding: {exc}"
+        raise InvalidInputError(msg) from None

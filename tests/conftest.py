@@ -22,7 +22,7 @@ from disaster._kafka import ensure_topics, new_producer
 from disaster.embedded import EmbeddedKafka, embedded_postgres_url
 from disaster.services import Running, running_services
 from disaster.settings import Settings, load_settings
-from disaster.topics import PARTITIONS
+from disaster.topics import COMPACTED, PARTITIONS
 from tests.support import with_database
 
 _LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -85,7 +85,7 @@ async def settings(
 ) -> Settings:
     """Settings for the service under test: its own database and consumer groups."""
     database_url = await fresh_database()  # type: ignore[operator]
-    await ensure_topics(bootstrap, PARTITIONS)
+    await ensure_topics(bootstrap, PARTITIONS, COMPACTED)
     return load_settings(
         kafka=bootstrap,
         database_url=database_url,
