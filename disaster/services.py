@@ -18,12 +18,14 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from disaster import store, topics
-from disaster._kafka import ConsumerLoop, ensure_topics, new_producer
+from disaster._kafka import ConsumerLoop, Handler, ensure_topics, new_producer
 from disaster._pg import apply_migrations, create_pool
 from disaster.app import create_app
 from disaster.rules import AlertIssuer
 from disaster.settings import Settings
+from ingest.jma import load_level_map
 from ingest.river import RiverIngestor
+from ingest.weather import WeatherIngestor
 from notify.notifier import Notifier
 
 __all__ = ["ROLES", "Role", "Running", "running_services"]
@@ -61,17 +63,22 @@ def consumer_loops(
     """Return the consumers a role runs, each in its own consumer group."""
     assert settings.kafka is not None
     prefix = settings.group_prefix
-    recorder = _rejection_recorder(pool)
-    plan: list[tuple[str, str, object, str | None]] = []
+    plan: list[tuple[str, str, Handler, str | None]] = []
     if role in ("all", "ingest"):
         river = RiverIngestor(pool, producer, hysteresis_m=settings.river_hysteresis_m)
-        plan.append((topics.RIVER_RAW, f"{prefix}.ingest.river", river.handle, topics.RIVER_DLQ))
+        weather = WeatherIngestor(pool, producer, load_level_map(settings.jma_levels_file))
+        plan += [
+            (topics.RIVER_RAW, f"{prefix}.ingest.river", river.handle, topics.RIVER_DLQ),
+            (topics.WEATHER_RAW, f"{prefix}.ingest.weather", weather.handle, topics.WEATHER_DLQ),
+        ]
     if role in ("all", "notify"):
-        plan.append((topics.HAZARD_EVENTS, f"{prefix}.rules", AlertIssuer(pool, producer).handle,
-                     None))  # fmt: skip
-        plan.append((topics.ALERTS, f"{prefix}.notify", Notifier(pool, producer).handle, None))
+        plan += [
+            (topics.HAZARD_EVENTS, f"{prefix}.rules", AlertIssuer(pool, producer).handle, None),
+            (topics.ALERTS, f"{prefix}.notify", Notifier(pool, producer).handle, None),
+        ]
+    recorder = _rejection_recorder(pool)
     return [
-        ConsumerLoop(bootstrap=settings.kafka, topic=topic, group_id=group, handler=handler,  # type: ignore[arg-type]
+        ConsumerLoop(bootstrap=settings.kafka, topic=topic, group_id=group, handler=handler,
                      producer=producer, dlq_topic=dlq, on_reject=recorder)
         for topic, group, handler, dlq in plan
     ]  # fmt: skip

@@ -27,8 +27,10 @@ from disaster.domain import (
     hazard_event_adapter,
 )
 from disaster.domain.river import StationState
+from disaster.domain.weather import WeatherReport
 
 __all__ = [
+    "advance_weather_series",
     "alert_by_id",
     "hazard_events_at",
     "inbox_of",
@@ -37,6 +39,7 @@ __all__ = [
     "insert_hazard_event",
     "insert_reading",
     "insert_subscriber",
+    "insert_weather_report",
     "latest_alerts",
     "lock_station",
     "recent_levels",
@@ -380,3 +383,42 @@ async def record_rejected(
            VALUES ($1, $2, $3, $4, $5, $6)""",
         topic, partition, offset, key, value, reason,
     )  # fmt: skip
+
+
+async def insert_weather_report(
+    conn: asyncpg.Connection,
+    report: WeatherReport,
+    original: bytes,
+    *,
+    area_codes: list[str],
+    bbox: list[float] | None,
+) -> bool:
+    """Store a report with its original document; return False if it was stored before."""
+    status = await conn.execute(
+        """INSERT INTO weather_reports (id, source, series, title, info_type, mode, reported_at,
+               alert_level, headline, area_codes, bbox, body, original)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           ON CONFLICT (id) DO NOTHING""",
+        report.id, report.source, report.series, report.title, report.info_type, report.mode,
+        report.reported_at, report.alert_level, report.headline, area_codes, bbox,
+        report.model_dump(mode="json"), original,
+    )  # fmt: skip
+    return status.endswith(" 1")
+
+
+async def advance_weather_series(conn: asyncpg.Connection, report: WeatherReport) -> bool:
+    """Make the report its series' newest unless a newer one is known; return True if it is.
+
+    At an equal report time the later arrival wins: that is how JMA issues a 訂正.
+    """
+    row = await conn.fetchrow(
+        """INSERT INTO weather_series (series, latest_id, reported_at) VALUES ($1, $2, $3)
+           ON CONFLICT (series) DO UPDATE
+               SET latest_id = EXCLUDED.latest_id, reported_at = EXCLUDED.reported_at
+               WHERE weather_series.reported_at <= EXCLUDED.reported_at
+           RETURNING latest_id""",
+        report.series,
+        report.id,
+        report.reported_at,
+    )
+    return row is not None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from aiokafka import AIOKafkaConsumer
 
 from disaster.domain import PolygonArea, Station, Thresholds
 
@@ -74,3 +77,25 @@ async def run_cli(*args: str, env: dict[str, str], timeout_s: float = 60.0) -> t
         raise
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
+
+
+async def dead_letters(bootstrap: str, topic: str, key: bytes, expected: int) -> list[dict]:
+    """Read ``topic`` from the start until ``expected`` dead letters with ``key`` are found."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=f"dlq-check-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    found: list[dict] = []
+    await consumer.start()
+    try:
+
+        async def collect() -> bool:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                found.extend(json.loads(r.value) for r in records if r.key == key)
+            return len(found) >= expected
+
+        await wait_until(collect, timeout_s=60)
+    finally:
+        await consumer.stop()
+    return found

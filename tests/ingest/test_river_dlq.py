@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import uuid
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from disaster import store, topics
 from disaster.services import Running
-from tests.support import make_station, square, wait_until
+from tests.support import dead_letters, make_station, square, wait_until
 
 BAD = {
     b"{oops": "not JSON",
@@ -44,7 +43,7 @@ async def test_bad_readings_go_to_the_dlq_with_reasons_and_do_not_block_good_one
             )
 
     await wait_until(good_stored)
-    dead = await _dead_letters(bootstrap, key, len(BAD))
+    dead = await dead_letters(bootstrap, topics.RIVER_DLQ, key, len(BAD))
     for letter, reason in zip(dead, BAD.values(), strict=True):
         assert reason in letter["reason"]
         assert letter["topic"] == topics.RIVER_RAW
@@ -54,24 +53,3 @@ async def test_bad_readings_go_to_the_dlq_with_reasons_and_do_not_block_good_one
             "SELECT count(*) FROM rejected_inputs WHERE record_key = $1", key
         )
     assert kept == len(BAD)
-
-
-async def _dead_letters(bootstrap: str, key: bytes, expected: int) -> list[dict]:
-    consumer = AIOKafkaConsumer(
-        topics.RIVER_DLQ, bootstrap_servers=bootstrap, group_id=f"dlq-check-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-    )  # fmt: skip
-    found: list[dict] = []
-    await consumer.start()
-    try:
-
-        async def collect() -> bool:
-            batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                found.extend(json.loads(r.value) for r in records if r.key == key)
-            return len(found) >= expected
-
-        await wait_until(collect, timeout_s=60)
-    finally:
-        await consumer.stop()
-    return found
