@@ -9,84 +9,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ValidationError
 
 from disaster import store
+from disaster._http import (
+    POOL,
+    PRODUCER,
+    error,
+    json_body,
+    json_response,
+    limit_param,
+    uuid_param,
+    validated,
+)
+from disaster._kafka import new_producer
 from disaster._pg import create_pool
 from disaster.broadcast import AlertBroadcaster
 from disaster.domain import Station, SubscriberIn
+from disaster.incidents_api import routes as incident_routes
 from disaster.openapi import openapi_document
 from disaster.settings import Settings
 
-__all__ = ["BROADCASTER", "POOL", "create_app"]
+__all__ = ["BROADCASTER", "create_app"]
 
-POOL = web.AppKey("pool", asyncpg.Pool)
 BROADCASTER = web.AppKey("broadcaster", AlertBroadcaster)
 _SETTINGS = web.AppKey("settings", Settings)
 _HEARTBEAT_S = 15.0
 _MAX_BODY_BYTES = 64 * 1024
 
 routes = web.RouteTableDef()
-ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def _error(status: type[web.HTTPError], reason: str, details: Any = None) -> web.HTTPError:
-    body: dict[str, Any] = {"reason": reason}
-    if details is not None:
-        body["details"] = details
-    return status(text=json.dumps(body, ensure_ascii=False), content_type="application/json")
-
-
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
-
-
-def _uuid_param(request: web.Request, name: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(request.match_info[name])
-    except ValueError:
-        raise _error(web.HTTPBadRequest, f"{name} must be a UUID") from None
-
-
-async def _json_body(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _error(web.HTTPBadRequest, "the body is not JSON") from None
-
-
-def _validated(model: type[ModelT], body: Any) -> ModelT:
-    """Validate a body, or answer 422 naming the first bad field (all of them in details)."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-        first = details[0]
-        reason = f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}"
-        raise _error(web.HTTPUnprocessableEntity, reason, details) from None
 
 
 @routes.post("/api/v1/subscribers")
 async def register_subscriber(request: web.Request) -> web.Response:
     """Register a resident; the location decides which alerts reach them."""
-    sub_in = _validated(SubscriberIn, await _json_body(request))
+    sub_in = validated(SubscriberIn, await json_body(request))
     async with request.app[POOL].acquire() as conn:
         sub = await store.insert_subscriber(conn, sub_in)
-    return _json(sub.model_dump(mode="json"), status=201)
+    return json_response(sub.model_dump(mode="json"), status=201)
 
 
 @routes.get("/api/v1/stations")
 async def list_stations(request: web.Request) -> web.Response:
     """Return every river gauge with its thresholds, area and current stage."""
     async with request.app[POOL].acquire() as conn:
-        return _json(await store.station_statuses(conn))
+        return json_response(await store.station_statuses(conn))
 
 
 @routes.get("/api/v1/stations/{id}")
@@ -96,45 +68,43 @@ async def get_station(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         status = await store.station_status(conn, station_id)
     if status is None:
-        raise _error(web.HTTPNotFound, f"no station {station_id}")
-    return _json(status)
+        raise error(web.HTTPNotFound, f"no station {station_id}")
+    return json_response(status)
 
 
 @routes.put("/api/v1/stations/{id}")
 async def put_station(request: web.Request) -> web.Response:
     """Create or update a gauge; changing its thresholds resets its stage."""
-    body = await _json_body(request)
+    body = await json_body(request)
     station_id = request.match_info["id"]
     if not isinstance(body, dict):
-        raise _error(web.HTTPUnprocessableEntity, "body: a station must be a JSON object")
+        raise error(web.HTTPUnprocessableEntity, "body: a station must be a JSON object")
     if body.setdefault("id", station_id) != station_id:
-        raise _error(web.HTTPUnprocessableEntity, "id: differs from the id in the path")
-    station = _validated(Station, body)
+        raise error(web.HTTPUnprocessableEntity, "id: differs from the id in the path")
+    station = validated(Station, body)
     async with request.app[POOL].acquire() as conn:
         created = await store.upsert_station(conn, station)
         status = await store.station_status(conn, station_id)
-    return _json(status, status=201 if created else 200)
+    return json_response(status, status=201 if created else 200)
 
 
 @routes.get("/api/v1/subscribers/{id}/inbox")
 async def subscriber_inbox(request: web.Request) -> web.Response:
     """Return what this resident has been sent."""
-    sub_id = _uuid_param(request, "id")
+    sub_id = uuid_param(request, "id")
     async with request.app[POOL].acquire() as conn:
         if await store.subscriber_by_id(conn, sub_id) is None:
-            raise _error(web.HTTPNotFound, f"no subscriber {sub_id}")
-        return _json(await store.inbox_of(conn, sub_id))
+            raise error(web.HTTPNotFound, f"no subscriber {sub_id}")
+        return json_response(await store.inbox_of(conn, sub_id))
 
 
 @routes.get("/api/v1/alerts")
 async def list_alerts(request: web.Request) -> web.Response:
     """Return the newest alerts."""
-    raw_limit = request.query.get("limit", "100")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 500:
-        raise _error(web.HTTPBadRequest, "limit must be a whole number from 1 to 500")
+    limit = limit_param(request)
     async with request.app[POOL].acquire() as conn:
-        alerts = await store.latest_alerts(conn, limit=int(raw_limit))
-    return _json([a.to_json_dict() for a in alerts])
+        alerts = await store.latest_alerts(conn, limit=limit)
+    return json_response([a.to_json_dict() for a in alerts])
 
 
 @routes.get("/api/v1/stream")
@@ -166,7 +136,7 @@ async def alert_stream(request: web.Request) -> web.StreamResponse:
 @routes.get("/api/v1/openapi.json")
 async def openapi(_request: web.Request) -> web.Response:
     """Return the OpenAPI document."""
-    return _json(openapi_document())
+    return json_response(openapi_document())
 
 
 @routes.get("/healthz")
@@ -176,8 +146,8 @@ async def healthz(request: web.Request) -> web.Response:
         async with request.app[POOL].acquire(timeout=2) as conn:
             await conn.fetchval("SELECT 1")
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        return _json({"status": "unavailable", "reason": str(exc)}, status=503)
-    return _json({"status": "ok"})
+        return json_response({"status": "unavailable", "reason": str(exc)}, status=503)
+    return json_response({"status": "ok"})
 
 
 @routes.get("/metrics")
@@ -194,7 +164,7 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        raise _error(type(exc), exc.reason) from None  # type: ignore[arg-type]
+        raise error(type(exc), exc.reason) from None  # type: ignore[arg-type]
 
 
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -204,6 +174,16 @@ async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
     app[POOL] = pool
     yield
     await asyncio.shield(pool.close())
+
+
+async def _producer_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[_SETTINGS]
+    assert settings.kafka is not None, "resolve embedded settings first"
+    producer = new_producer(settings.kafka)
+    await producer.start()
+    app[PRODUCER] = producer
+    yield
+    await asyncio.shield(producer.stop())
 
 
 async def _broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -224,7 +204,9 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[_json_errors], client_max_size=_MAX_BODY_BYTES)
     app[_SETTINGS] = settings
     app.cleanup_ctx.append(_pool_ctx)
+    app.cleanup_ctx.append(_producer_ctx)
     app.cleanup_ctx.append(_broadcaster_ctx)
     app.on_shutdown.append(_close_streams)
     app.add_routes(routes)
+    app.add_routes(incident_routes)
     return app

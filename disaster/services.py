@@ -23,6 +23,7 @@ from disaster._pg import apply_migrations, create_pool
 from disaster.app import create_app
 from disaster.rules import AlertIssuer
 from disaster.settings import Settings
+from ingest.incident import IncidentIngestor
 from ingest.jma import load_level_map
 from ingest.river import RiverIngestor
 from ingest.weather import WeatherIngestor
@@ -67,10 +68,13 @@ def consumer_loops(
     if role in ("all", "ingest"):
         river = RiverIngestor(pool, producer, hysteresis_m=settings.river_hysteresis_m)
         weather = WeatherIngestor(pool, producer, load_level_map(settings.jma_levels_file))
+        incident = IncidentIngestor(pool, producer)
         plan += [
             (topics.RIVER_RAW, f"{prefix}.ingest.river", river.handle, topics.RIVER_DLQ),
             (topics.WEATHER_RAW, f"{prefix}.ingest.weather", weather.handle, topics.WEATHER_DLQ),
-        ]
+            (topics.INCIDENT_RAW, f"{prefix}.ingest.incident", incident.handle,
+             topics.INCIDENT_DLQ),
+        ]  # fmt: skip
     if role in ("all", "notify"):
         plan += [
             (topics.HAZARD_EVENTS, f"{prefix}.rules", AlertIssuer(pool, producer).handle, None),

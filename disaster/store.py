@@ -33,6 +33,7 @@ __all__ = [
     "advance_weather_series",
     "alert_by_id",
     "hazard_events_at",
+    "hazard_events_by_ids",
     "inbox_of",
     "insert_alert",
     "insert_deliveries",
@@ -422,3 +423,12 @@ async def advance_weather_series(conn: asyncpg.Connection, report: WeatherReport
         report.reported_at,
     )
     return row is not None
+
+
+async def hazard_events_by_ids(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> list[HazardEvent]:
+    """Return the stored events with these ids (to publish them again after a crash)."""
+    rows = await conn.fetch(
+        "SELECT body FROM hazard_events WHERE id = ANY($1::uuid[]) ORDER BY observed_at, id", ids
+    )
+    adapter = hazard_event_adapter()
+    return [adapter.validate_python(r["body"]) for r in rows]

@@ -1,0 +1,71 @@
+"""Shared pieces of the HTTP layer: resource keys, JSON errors, body validation."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any, TypeVar
+
+import asyncpg
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel, ValidationError
+
+__all__ = [
+    "POOL",
+    "PRODUCER",
+    "error",
+    "json_body",
+    "json_response",
+    "limit_param",
+    "uuid_param",
+    "validated",
+]
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def error(status: type[web.HTTPError], reason: str, details: Any = None) -> web.HTTPError:
+    body: dict[str, Any] = {"reason": reason}
+    if details is not None:
+        body["details"] = details
+    return status(text=json.dumps(body, ensure_ascii=False), content_type="application/json")
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def uuid_param(request: web.Request, name: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise error(web.HTTPBadRequest, f"{name} must be a UUID") from None
+
+
+async def json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise error(web.HTTPBadRequest, "the body is not JSON") from None
+
+
+def validated(model: type[ModelT], body: Any) -> ModelT:
+    """Validate a body, or answer 422 naming the first bad field (all of them in details)."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        first = details[0]
+        reason = f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}"
+        raise error(web.HTTPUnprocessableEntity, reason, details) from None
+
+
+def limit_param(request: web.Request, default: int = 100, maximum: int = 500) -> int:
+    """Return the ``limit`` query parameter, or answer 400."""
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise error(web.HTTPBadRequest, f"limit must be a whole number from 1 to {maximum}")
+    return int(raw)
