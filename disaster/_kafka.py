@@ -13,6 +13,7 @@ import functools
 import itertools
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -23,7 +24,13 @@ from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from disaster.domain.errors import InvalidInputError
-from disaster.metrics import RECORDS_HANDLED, RECORDS_REJECTED
+from disaster.metrics import (
+    CONSUMER_LAG,
+    RECORD_LATENCY,
+    RECORDS_CONSUMED,
+    RECORDS_REJECTED,
+    RECORDS_STORED,
+)
 
 __all__ = [
     "ConsumerLoop",
@@ -166,6 +173,7 @@ class ConsumerLoop:
                         await self._handle_with_retry(record)
                 if batches:
                     await self._consumer.commit()
+                await self._report_lag()
         finally:
             await asyncio.shield(self._consumer.stop())
 
@@ -182,14 +190,25 @@ class ConsumerLoop:
                 )  # fmt: skip
                 await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
             else:
-                RECORDS_HANDLED.labels(record.topic).inc()
                 return
 
     async def _handle_once(self, record: ConsumerRecord) -> None:
+        RECORDS_CONSUMED.labels(record.topic).inc()
         try:
             await self._handler(record)
         except InvalidInputError as exc:
             await self._reject(record, exc.reason)
+            return
+        RECORDS_STORED.labels(record.topic).inc()
+        RECORD_LATENCY.labels(record.topic).observe(max(0.0, time.time() - record.timestamp / 1e3))
+
+    async def _report_lag(self) -> None:
+        lag = 0
+        for partition in self._consumer.assignment():
+            highwater = self._consumer.highwater(partition)
+            if highwater is not None:
+                lag += max(0, highwater - await self._consumer.position(partition))
+        CONSUMER_LAG.labels(self.topic).set(lag)
 
     async def _reject(self, record: ConsumerRecord, reason: str) -> None:
         _log.warning(

@@ -89,7 +89,7 @@ async def test_health_and_metrics(http: aiohttp.ClientSession) -> None:
         assert (await resp.json())["status"] == "ok"
     async with http.get("/metrics") as resp:
         assert resp.status == 200
-        assert "disaster_records_handled_total" in await resp.text()
+        assert "disaster_records_stored_total" in await resp.text()
 
 
 async def test_the_stream_sends_each_new_alert_and_the_list_shows_it(
