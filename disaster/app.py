@@ -33,6 +33,7 @@ from disaster.broadcast import AlertBroadcaster
 from disaster.domain import Station, SubscriberIn
 from disaster.incidents_api import routes as incident_routes
 from disaster.openapi import openapi_document
+from disaster.sensors_api import routes as sensor_routes
 from disaster.settings import Settings
 
 __all__ = ["BROADCASTER", "create_app"]
@@ -209,4 +210,5 @@ def create_app(settings: Settings) -> web.Application:
     app.on_shutdown.append(_close_streams)
     app.add_routes(routes)
     app.add_routes(incident_routes)
+    app.add_routes(sensor_routes)
     return app

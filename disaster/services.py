@@ -22,10 +22,12 @@ from disaster._kafka import ConsumerLoop, Handler, ensure_topics, new_producer
 from disaster._pg import apply_migrations, create_pool
 from disaster.app import create_app
 from disaster.rules import AlertIssuer
-from disaster.settings import Settings
+from disaster.settings import Settings, parse_mqtt_url
 from ingest.incident import IncidentIngestor
 from ingest.jma import load_level_map
+from ingest.mqtt_bridge import MqttBridge
 from ingest.river import RiverIngestor
+from ingest.sensor_ingest import SensorIngestor, SilentSensorWatch
 from ingest.weather import WeatherIngestor
 from notify.notifier import Notifier
 
@@ -69,7 +71,9 @@ def consumer_loops(
         river = RiverIngestor(pool, producer, hysteresis_m=settings.river_hysteresis_m)
         weather = WeatherIngestor(pool, producer, load_level_map(settings.jma_levels_file))
         incident = IncidentIngestor(pool, producer)
+        sensor = SensorIngestor(pool, producer)
         plan += [
+            (topics.SENSOR_RAW, f"{prefix}.ingest.sensor", sensor.handle, topics.SENSOR_DLQ),
             (topics.RIVER_RAW, f"{prefix}.ingest.river", river.handle, topics.RIVER_DLQ),
             (topics.WEATHER_RAW, f"{prefix}.ingest.weather", weather.handle, topics.WEATHER_DLQ),
             (topics.INCIDENT_RAW, f"{prefix}.ingest.incident", incident.handle,
@@ -86,6 +90,19 @@ def consumer_loops(
                      producer=producer, dlq_topic=dlq, on_reject=recorder)
         for topic, group, handler, dlq in plan
     ]  # fmt: skip
+
+
+def _ingest_side_tasks(
+    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> list[asyncio.Task[None]]:
+    """Start the ingest role's non-Kafka work: the silent-sensor watch and the MQTT bridge."""
+    watch = SilentSensorWatch(pool, producer, settings.sensor_watch_period_s)
+    tasks = [asyncio.create_task(watch.run(), name="silent-sensor watch")]
+    if settings.mqtt_url:
+        client_id = f"{settings.group_prefix}-mqtt-bridge"
+        bridge = MqttBridge(parse_mqtt_url(settings.mqtt_url), producer, client_id)
+        tasks.append(asyncio.create_task(bridge.run(), name="mqtt bridge"))
+    return tasks
 
 
 async def migrate(database_url: str) -> list[str]:
@@ -112,6 +129,8 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
     try:
         for loop in consumer_loops(settings, pool, producer, role):
             running.tasks.append(asyncio.create_task(loop.run(), name=f"consume {loop.topic}"))
+        if role in ("all", "ingest"):
+            running.tasks += _ingest_side_tasks(settings, pool, producer)
         if role in ("all", "web"):
             runner = web.AppRunner(create_app(settings), shutdown_timeout=2.0)
             await runner.setup()

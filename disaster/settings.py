@@ -7,6 +7,7 @@ and a database started for this run, so the same code serves a laptop demo and a
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,10 +17,28 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from disaster.domain.errors import SettingsError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["MqttTarget", "Settings", "load_settings", "parse_mqtt_url"]
 
 _HOST_PORT = re.compile(r"^\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}$")
 _PG_SCHEMES = ("postgres", "postgresql")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttTarget:
+    """Where to subscribe: broker host and port, and the topic filter."""
+
+    host: str
+    port: int
+    topic_filter: str
+
+
+def parse_mqtt_url(url: str) -> MqttTarget:
+    """Read ``mqtt://host[:port]/topic/filter/#``; the filter is required."""
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname or not parts.path.strip("/"):
+        msg = f"MQTT URL must look like mqtt://host:1883/sensors/#, got {url!r}"
+        raise ValueError(msg)
+    return MqttTarget(parts.hostname, parts.port or 1883, parts.path.lstrip("/"))
 
 
 class Settings(BaseSettings):
@@ -41,6 +60,7 @@ class Settings(BaseSettings):
     jma_levels_file: Path | None = Field(
         default=None, description="JSON map of JMA kind names to 警戒レベル; unset = packaged"
     )
+    sensor_watch_period_s: float = Field(default=10.0, gt=0.0, le=3600.0)
     mqtt_url: str | None = Field(
         default=None, description="mqtt://host:port/topic-filter to bridge into sensor.raw"
     )
@@ -54,6 +74,14 @@ class Settings(BaseSettings):
             if not _HOST_PORT.match(server.strip()):
                 msg = f"DISASTER_KAFKA must be host:port[,host:port], got {server.strip()!r}"
                 raise ValueError(msg)
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parse_mqtt_url(value)
         return value
 
     @field_validator("database_url")

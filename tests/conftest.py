@@ -86,12 +86,15 @@ async def settings(
     """Settings for the service under test: its own database and consumer groups."""
     database_url = await fresh_database()  # type: ignore[operator]
     await ensure_topics(bootstrap, PARTITIONS, COMPACTED)
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
     return load_settings(
         kafka=bootstrap,
         database_url=database_url,
         http_port=0,
-        group_prefix=f"test-{uuid.uuid4().hex[:8]}",
+        group_prefix=prefix,
         state_dir=Path(tmp_path_factory.mktemp("state")),
+        sensor_watch_period_s=0.5,
+        mqtt_url=f"mqtt://127.0.0.1:1883/{prefix}/sensors/#",
     )
 
 

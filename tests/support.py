@@ -79,8 +79,8 @@ async def run_cli(*args: str, env: dict[str, str], timeout_s: float = 60.0) -> t
     return proc.returncode, out.decode(), err.decode()
 
 
-async def dead_letters(bootstrap: str, topic: str, key: bytes, expected: int) -> list[dict]:
-    """Read ``topic`` from the start until ``expected`` dead letters with ``key`` are found."""
+async def records_with_key(bootstrap: str, topic: str, key: bytes, expected: int) -> list[dict]:
+    """Read ``topic`` from the start until ``expected`` JSON records with ``key`` are found."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=f"dlq-check-{uuid.uuid4()}",
         auto_offset_reset="earliest",

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from disaster import store, topics
 from disaster.services import Running
-from tests.support import dead_letters, make_station, square, wait_until
+from tests.support import make_station, records_with_key, square, wait_until
 
 BAD = {
     b"{oops": "not JSON",
@@ -43,7 +43,7 @@ async def test_bad_readings_go_to_the_dlq_with_reasons_and_do_not_block_good_one
             )
 
     await wait_until(good_stored)
-    dead = await dead_letters(bootstrap, topics.RIVER_DLQ, key, len(BAD))
+    dead = await records_with_key(bootstrap, topics.RIVER_DLQ, key, len(BAD))
     for letter, reason in zip(dead, BAD.values(), strict=True):
         assert reason in letter["reason"]
         assert letter["topic"] == topics.RIVER_RAW

@@ -13,7 +13,7 @@ from disaster import topics
 from disaster.services import Running
 from ingest.jma import parse_jma
 from ingest.weather import parse_weather, report_area_codes, weather_event
-from tests.support import dead_letters, wait_until
+from tests.support import records_with_key, wait_until
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 VXWW = (DATA / "jma_xml" / "17_01_01_190529_VXWW50.xml").read_bytes()
@@ -103,6 +103,6 @@ async def test_hostile_and_invalid_documents_go_to_the_dlq(
 
     found = await wait_until(rejected)
     assert reason in found
-    [dead] = await dead_letters(bootstrap, topics.WEATHER_DLQ, key, 1)
+    [dead] = await records_with_key(bootstrap, topics.WEATHER_DLQ, key, 1)
     assert dead["reason"] == found
     assert dead["topic"] == topics.WEATHER_RAW

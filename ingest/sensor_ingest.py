@@ -1,0 +1,183 @@
+"""The sensor ingestor (``sensor.raw``) and the watch that notices silent sensors.
+
+A threshold is announced when a quantity rises to a higher severity, not on every reading
+above it. Water over a road at danger depth closes that road on ``road.closures``; it reopens
+once the water is back below the warning depth, so a level hovering at 30 cm does not flap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+
+from disaster import incident_store, sensor_store, store, topics
+from disaster._kafka import encode_json
+from disaster.domain import GeoPoint, HazardEvent, SensorEvent
+from disaster.domain.roads import RoadClosure, closure_geometry
+from disaster.domain.sensor import SensorReading
+from ingest.sensor import SensorThresholds, parse_sensor, sensor_hazard
+
+__all__ = ["SensorIngestor", "SilentSensorWatch", "sensor_closure_id"]
+
+_log = logging.getLogger(__name__)
+_EVENT_NAMESPACE = uuid.UUID("9a7c3e1f-4b2d-4f6a-8e5c-1d3b7f9a2c64")
+_RANK = {"none": 0, "warning": 1, "danger": 2}
+
+
+def sensor_closure_id(sensor_id: str) -> str:
+    """Return the id of the road closure a water-depth sensor causes."""
+    return f"sensor:{sensor_id}"
+
+
+async def publish(
+    producer: AIOKafkaProducer, events: list[HazardEvent], closures: list[RoadClosure]
+) -> None:
+    """Send stored events and closure states on (after their transaction committed)."""
+    for event in events:
+        body = encode_json(event.model_dump(mode="json"))
+        await producer.send_and_wait(topics.HAZARD_EVENTS, body, key=event.area_name.encode())
+    for closure in closures:
+        body = encode_json(closure.model_dump(mode="json"))
+        await producer.send_and_wait(topics.ROAD_CLOSURES, body, key=closure.id.encode())
+
+
+class SensorIngestor:
+    """Handles ``sensor.raw`` records: plain readings, NGSI entities, MQTT-bridged messages."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        thresholds: SensorThresholds | None = None,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._thresholds = thresholds or SensorThresholds()
+
+    async def handle(self, record: ConsumerRecord) -> None:
+        """Store each reading, then publish the threshold events and closures it caused."""
+        readings = parse_sensor(record.value)
+        event_ids: list[uuid.UUID] = []
+        closure_ids: list[str] = []
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                for reading in readings:
+                    await self._store(conn, reading, event_ids, closure_ids)
+            events = await store.hazard_events_by_ids(conn, event_ids)
+            closures = [await incident_store.road_closure_by_id(conn, c) for c in closure_ids]
+        await publish(self._producer, events, [c for c in closures if c is not None])
+
+    async def _store(
+        self,
+        conn: asyncpg.Connection,
+        reading: SensorReading,
+        event_ids: list[uuid.UUID],
+        closure_ids: list[str],
+    ) -> None:
+        await sensor_store.touch_sensor(conn, reading)
+        event_ids.append(_event_id(reading))
+        if not await sensor_store.insert_sensor_reading(conn, reading):
+            if reading.kind == "water_depth":  # a redelivery: publish again what it caused
+                closure_ids.append(sensor_closure_id(reading.sensor_id))
+            return
+        sensor_id, kind = reading.sensor_id, reading.kind
+        severity, since = await sensor_store.lock_sensor_state(conn, sensor_id, kind)
+        if since is not None and reading.observed_at <= since:
+            return  # a late reading: stored, not evaluated
+        hazard = sensor_hazard(reading, self._thresholds)
+        new = hazard.severity if hazard else "none"
+        await sensor_store.set_sensor_state(conn, sensor_id, kind, new, reading.observed_at)
+        if _RANK[new] > _RANK[severity] and hazard is not None:
+            await store.insert_hazard_event(conn, _threshold_event(reading, new, hazard.threshold))
+        closes = hazard is not None and hazard.closes_road
+        if reading.kind == "water_depth" and await _update_closure(conn, reading, close=closes):
+            closure_ids.append(sensor_closure_id(reading.sensor_id))
+
+
+def _event_id(reading: SensorReading) -> uuid.UUID:
+    key = f"{reading.sensor_id}:{reading.kind}:{reading.observed_at.isoformat()}"
+    return uuid.uuid5(_EVENT_NAMESPACE, key)
+
+
+def _threshold_event(reading: SensorReading, severity: str, threshold: float) -> SensorEvent:
+    return SensorEvent(
+        id=_event_id(reading),
+        kind="sensor.threshold",
+        observed_at=reading.observed_at,
+        area_name=f"sensor {reading.sensor_id}",
+        location=reading.location,
+        sensor_id=reading.sensor_id,
+        sensor_kind=reading.kind,
+        severity=severity,  # type: ignore[arg-type]
+        value=reading.value,
+        threshold=threshold,
+    )
+
+
+async def _update_closure(conn: asyncpg.Connection, reading: SensorReading, *, close: bool) -> bool:
+    """Close or reopen the road the sensor watches; return True if its state changed."""
+    closure_id = sensor_closure_id(reading.sensor_id)
+    current = await incident_store.road_closure_by_id(conn, closure_id)
+    active = current is not None and current.active
+    below_warning = sensor_hazard(reading) is None
+    if close and not active and reading.location is not None:
+        closure = RoadClosure(
+            id=closure_id, source="sensor", source_id=reading.sensor_id,
+            geometry=closure_geometry(reading.location, None),
+            reason=f"water {reading.value:.2f} m deep on the road",
+            active=True, changed_at=reading.observed_at,
+        )  # fmt: skip
+        await incident_store.upsert_road_closure(conn, closure)
+        return True
+    if active and below_warning and current is not None:
+        reopened = current.model_copy(update={"active": False, "changed_at": reading.observed_at})
+        await incident_store.upsert_road_closure(conn, reopened)
+        return True
+    return False
+
+
+class SilentSensorWatch:
+    """Every ``period_s``, announce the sensors that missed their expected interval."""
+
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, period_s: float) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._period_s = period_s
+
+    async def run(self) -> None:
+        """Watch until cancelled; a failed round is logged and tried again next period."""
+        while True:
+            try:
+                await self.check()
+            except (OSError, asyncpg.PostgresError):
+                _log.exception("silent-sensor check failed; retrying next period")
+            await asyncio.sleep(self._period_s)
+
+    async def check(self) -> list[SensorEvent]:
+        """Flag and announce the sensors that fell silent since the last check."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            events = [_silent_event(row) for row in await sensor_store.mark_silent_sensors(conn)]
+            for event in events:
+                await store.insert_hazard_event(conn, event)
+        await publish(self._producer, list(events), [])
+        return events
+
+
+def _silent_event(row: dict) -> SensorEvent:
+    last_seen: datetime = row["last_seen_at"]
+    has_place = row["lat"] is not None and row["lon"] is not None
+    return SensorEvent(
+        id=uuid.uuid5(_EVENT_NAMESPACE, f"silent:{row['id']}:{last_seen.isoformat()}"),
+        kind="sensor.silent",
+        observed_at=last_seen,
+        area_name=f"sensor {row['id']}",
+        location=GeoPoint(lat=row["lat"], lon=row["lon"]) if has_place else None,
+        sensor_id=row["id"],
+        sensor_kind="any",
+        severity="silent",
+    )
