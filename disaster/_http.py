@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -14,10 +15,12 @@ from pydantic import BaseModel, ValidationError
 __all__ = [
     "POOL",
     "PRODUCER",
+    "bbox_param",
     "error",
     "json_body",
     "json_response",
     "limit_param",
+    "time_param",
     "uuid_param",
     "validated",
 ]
@@ -69,3 +72,29 @@ def limit_param(request: web.Request, default: int = 100, maximum: int = 500) ->
     if not raw.isdigit() or not 1 <= int(raw) <= maximum:
         raise error(web.HTTPBadRequest, f"limit must be a whole number from 1 to {maximum}")
     return int(raw)
+
+
+def time_param(request: web.Request, name: str) -> datetime | None:
+    """Return an ISO 8601 query time (with an offset), or answer 400."""
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise error(web.HTTPBadRequest, f"{name} must be an ISO 8601 time with an offset")
+    return value
+
+
+def bbox_param(request: web.Request) -> tuple[float, float, float, float] | None:
+    """Return the ``bbox`` query parameter as lon/lat bounds, or answer 400."""
+    raw = request.query.get("bbox")
+    if raw is None:
+        return None
+    try:
+        min_lon, min_lat, max_lon, max_lat = (float(v) for v in raw.split(","))
+    except ValueError:
+        raise error(web.HTTPBadRequest, "bbox must be min_lon,min_lat,max_lon,max_lat") from None
+    return (min_lon, min_lat, max_lon, max_lat)

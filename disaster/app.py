@@ -32,6 +32,7 @@ from disaster._pg import create_pool
 from disaster.broadcast import AlertBroadcaster
 from disaster.domain import Station, SubscriberIn
 from disaster.incidents_api import routes as incident_routes
+from disaster.observations_api import routes as observation_routes
 from disaster.openapi import openapi_document
 from disaster.sensors_api import routes as sensor_routes
 from disaster.settings import Settings
@@ -211,4 +212,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(routes)
     app.add_routes(incident_routes)
     app.add_routes(sensor_routes)
+    app.add_routes(observation_routes)
     return app

@@ -8,6 +8,10 @@ from pydantic.json_schema import models_json_schema
 
 from disaster import __version__
 from disaster.domain import Alert, Station, Subscriber, SubscriberIn
+from disaster.domain.incident import IncidentReport
+from disaster.domain.weather import WeatherReport
+from disaster.incidents_api import ResolutionIn
+from disaster.sensors_api import SensorIn
 
 __all__ = ["openapi_document"]
 
@@ -28,8 +32,8 @@ _ERROR = _json(_ref("Error"), "The request is malformed; `reason` says why")
 def openapi_document() -> dict[str, Any]:
     """Return the document; it is built from the same models the handlers validate with."""
     _, defs = models_json_schema(
-        [(m, "serialization") for m in (Alert, Subscriber, Station)]
-        + [(SubscriberIn, "validation")],
+        [(m, "serialization") for m in (Alert, Subscriber, Station, WeatherReport)]
+        + [(m, "validation") for m in (SubscriberIn, IncidentReport, ResolutionIn, SensorIn)],
         ref_template=_REF,
     )
     schemas = defs["$defs"]
@@ -88,9 +92,58 @@ def openapi_document() -> dict[str, Any]:
                                   "content": {"text/event-stream": {}}}},
         }},
     }  # fmt: skip
+    paths |= _ingest_paths()
     return {
         "openapi": "3.1.0",
         "info": {"title": "Disaster alerting API", "version": __version__},
         "paths": paths,
         "components": {"schemas": schemas},
     }
+
+
+def _query(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
+
+
+def _body(model: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": _ref(model)}}}
+
+
+def _ingest_paths() -> dict[str, Any]:
+    """The routes of the ingest streams: incidents, sensors, weather reports, events."""
+    path_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    accepted = {"202": {"description": "Accepted; processed through incident.raw"},
+                "400": _ERROR, "422": _ERROR}  # fmt: skip
+    listing = {"200": {"description": "Newest first"}, "400": _ERROR}
+    return {
+        "/api/v1/incidents": {
+            "post": {"summary": "Report an incident (staff or resident)",
+                     "requestBody": _body("IncidentReport"), "responses": accepted},
+            "get": {"summary": "Incidents", "parameters": _query("status", "kind", "limit"),
+                    "responses": listing},
+        },
+        "/api/v1/incidents/{id}": {"get": {
+            "summary": "One incident with its report count", "parameters": path_id,
+            "responses": {"200": {"description": "The incident"}, "404": _ERROR}}},
+        "/api/v1/incidents/{id}/resolve": {"post": {
+            "summary": "Resolve an open incident; roads it closed reopen",
+            "parameters": path_id, "requestBody": _body("ResolutionIn"),
+            "responses": {**accepted, "404": _ERROR, "409": _ERROR}}},
+        "/api/v1/sensors/{id}": {"put": {
+            "summary": "Register a sensor's expected interval and place",
+            "parameters": path_id, "requestBody": _body("SensorIn"),
+            "responses": {"200": {"description": "Updated"}, "201": {"description": "Created"},
+                          "422": _ERROR}}},
+        "/api/v1/sensors/readings": {"get": {
+            "summary": "Sensor readings",
+            "parameters": _query("kind", "since", "until", "bbox", "limit"),
+            "responses": listing}},
+        "/api/v1/weather/reports": {"get": {
+            "summary": "JMA and CAP reports, normalised",
+            "parameters": _query("since", "until", "area_code", "mode", "current", "limit"),
+            "responses": {"200": _json({"type": "array", "items": _ref("WeatherReport")},
+                                       "Reports"), "400": _ERROR}}},
+        "/api/v1/events": {"get": {
+            "summary": "Hazard events of every stream",
+            "parameters": _query("kind", "since", "until", "limit"), "responses": listing}},
+    }  # fmt: skip

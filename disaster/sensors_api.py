@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from disaster import sensor_store
-from disaster._http import POOL, error, json_body, json_response, limit_param, validated
+from disaster._http import (
+    POOL,
+    bbox_param,
+    error,
+    json_body,
+    json_response,
+    limit_param,
+    time_param,
+    validated,
+)
 from disaster.domain import GeoPoint
 from disaster.domain.models import StationId
 from disaster.domain.sensor import SENSOR_UNITS
@@ -51,31 +58,7 @@ async def list_readings(request: web.Request) -> web.Response:
         raise error(web.HTTPBadRequest, f"kind must be one of {', '.join(SENSOR_UNITS)}")
     async with request.app[POOL].acquire() as conn:
         rows = await sensor_store.list_readings(
-            conn, kind=kind, since=_time(request, "since"), until=_time(request, "until"),
-            bbox=_bbox(request), limit=limit_param(request),
+            conn, kind=kind, since=time_param(request, "since"), until=time_param(request, "until"),
+            bbox=bbox_param(request), limit=limit_param(request),
         )  # fmt: skip
     return json_response(rows)
-
-
-def _time(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        value = None
-    if value is None or value.tzinfo is None:
-        raise error(web.HTTPBadRequest, f"{name} must be an ISO 8601 time with an offset")
-    return value
-
-
-def _bbox(request: web.Request) -> tuple[float, float, float, float] | None:
-    raw = request.query.get("bbox")
-    if raw is None:
-        return None
-    try:
-        min_lon, min_lat, max_lon, max_lat = (float(v) for v in raw.split(","))
-    except ValueError:
-        raise error(web.HTTPBadRequest, "bbox must be min_lon,min_lat,max_lon,max_lat") from None
-    return (min_lon, min_lat, max_lon, max_lat)

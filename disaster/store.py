@@ -42,6 +42,8 @@ __all__ = [
     "insert_subscriber",
     "insert_weather_report",
     "latest_alerts",
+    "list_hazard_events",
+    "list_weather_reports",
     "lock_station",
     "recent_levels",
     "record_rejected",
@@ -432,3 +434,51 @@ async def hazard_events_by_ids(conn: asyncpg.Connection, ids: list[uuid.UUID]) -
     )
     adapter = hazard_event_adapter()
     return [adapter.validate_python(r["body"]) for r in rows]
+
+
+async def list_weather_reports(
+    conn: asyncpg.Connection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    area_code: str | None,
+    mode: str | None,
+    current_only: bool,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Return normalised reports newest first, by report time, area code and mode.
+
+    ``current_only`` keeps the reports that still speak for their series.
+    """
+    rows = await conn.fetch(
+        """SELECT r.body FROM weather_reports r
+           LEFT JOIN weather_series s ON s.latest_id = r.id
+           WHERE ($1::timestamptz IS NULL OR r.reported_at >= $1)
+             AND ($2::timestamptz IS NULL OR r.reported_at < $2)
+             AND ($3::text IS NULL OR r.area_codes @> ARRAY[$3])
+             AND ($4::text IS NULL OR r.mode = $4)
+             AND (NOT $5 OR s.series IS NOT NULL)
+           ORDER BY r.reported_at DESC, r.id LIMIT $6""",
+        since, until, area_code, mode, current_only, limit,
+    )  # fmt: skip
+    return [r["body"] for r in rows]
+
+
+async def list_hazard_events(
+    conn: asyncpg.Connection,
+    *,
+    kind: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Return hazard events newest first, by kind and observation time."""
+    rows = await conn.fetch(
+        """SELECT body FROM hazard_events
+           WHERE ($1::text IS NULL OR kind = $1)
+             AND ($2::timestamptz IS NULL OR observed_at >= $2)
+             AND ($3::timestamptz IS NULL OR observed_at < $3)
+           ORDER BY observed_at DESC, id LIMIT $4""",
+        kind, since, until, limit,
+    )  # fmt: skip
+    return [r["body"] for r in rows]

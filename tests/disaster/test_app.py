@@ -73,6 +73,13 @@ async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -
         doc = await resp.json()
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {
+        "/api/v1/events",
+        "/api/v1/incidents",
+        "/api/v1/incidents/{id}",
+        "/api/v1/incidents/{id}/resolve",
+        "/api/v1/sensors/{id}",
+        "/api/v1/sensors/readings",
+        "/api/v1/weather/reports",
         "/api/v1/stations",
         "/api/v1/stations/{id}",
         "/api/v1/subscribers",

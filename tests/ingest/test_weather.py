@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -106,3 +107,30 @@ async def test_hostile_and_invalid_documents_go_to_the_dlq(
     [dead] = await records_with_key(bootstrap, topics.WEATHER_DLQ, key, 1)
     assert dead["reason"] == found
     assert dead["topic"] == topics.WEATHER_RAW
+
+
+async def test_reports_and_events_are_queryable_by_area_time_and_kind(
+    running: Running, http: aiohttp.ClientSession, producer: AIOKafkaProducer
+) -> None:
+    office = f"試験気象台{uuid.uuid4().hex[:6]}"
+    raw = _telegram(office, "2026-06-04T09:00:00+09:00", 1)
+    report = parse_jma(raw)
+    code = report_area_codes(report)[0]
+    await producer.send_and_wait(topics.WEATHER_RAW, raw, key=office.encode())
+
+    async def listed() -> list[dict] | None:
+        params = {"area_code": code, "current": "true", "since": "2026-06-04T00:00:00+09:00",
+                  "mode": "actual", "limit": "500"}  # fmt: skip
+        async with http.get("/api/v1/weather/reports", params=params) as resp:
+            assert resp.status == 200
+            found = [r for r in await resp.json() if r["id"] == report.id]
+        return found or None
+
+    [shown] = await wait_until(listed)
+    assert shown["title"] == report.title
+    params = {"kind": "weather.report", "since": "2026-06-04T00:00:00+09:00", "limit": "500"}
+    async with http.get("/api/v1/events", params=params) as resp:
+        events = [e for e in await resp.json() if e["report_id"] == report.id]
+    assert [e["alert_level"] for e in events] == [4]
+    async with http.get("/api/v1/weather/reports", params={"mode": "real"}) as resp:
+        assert resp.status == 400
