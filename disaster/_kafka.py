@@ -33,19 +33,24 @@ from disaster.metrics import (
 )
 
 __all__ = [
+    "BatchHandler",
     "ConsumerLoop",
     "Handler",
+    "Rejection",
     "dead_letter",
     "decode_record",
     "encode_json",
     "ensure_topics",
     "new_producer",
+    "one_at_a_time",
     "summarise_errors",
 ]
 
 _log = logging.getLogger(__name__)
 
 Handler = Callable[[ConsumerRecord], Awaitable[None]]
+Rejection = tuple[ConsumerRecord, str]
+BatchHandler = Callable[[list[ConsumerRecord]], Awaitable[list[Rejection]]]
 Model = TypeVar("Model", bound=BaseModel)
 RejectHook = Callable[[ConsumerRecord, str], Awaitable[None]]
 
@@ -129,13 +134,29 @@ def dead_letter(record: ConsumerRecord, reason: str) -> dict[str, Any]:
     }
 
 
-class ConsumerLoop:
-    """Consume one topic in a consumer group, handling records one at a time, in order.
+def one_at_a_time(handler: Handler) -> BatchHandler:
+    """Adapt a per-record handler to a batch: records in order, invalid ones rejected."""
 
-    A handler raising :class:`InvalidInputError` sends the record to ``dlq_topic`` (and through
-    ``on_reject``) and the loop moves on. Any other failure is retried with a capped backoff and
-    the offset is not committed, because the cause (a database restart, say) is usually passing
-    and dropping the record would lose an alert.
+    async def handle_batch(records: list[ConsumerRecord]) -> list[Rejection]:
+        rejected = []
+        for record in records:
+            try:
+                await handler(record)
+            except InvalidInputError as exc:
+                rejected.append((record, exc.reason))
+        return rejected
+
+    return handle_batch
+
+
+class ConsumerLoop:
+    """Consume one topic in a consumer group, a partition's fetched batch at a time, in order.
+
+    The batch handler returns the records it rejects as invalid; they go to ``dlq_topic`` (and
+    through ``on_reject``) and the loop moves on. Any other failure is retried with a capped
+    backoff and the offset is not committed, because the cause (a database restart, say) is
+    usually passing and dropping the records would lose an alert. Handlers are idempotent, so
+    a retried batch stores each effect once.
     """
 
     def __init__(
@@ -144,10 +165,11 @@ class ConsumerLoop:
         bootstrap: str,
         topic: str,
         group_id: str,
-        handler: Handler,
+        handler: BatchHandler,
         producer: AIOKafkaProducer,
         dlq_topic: str | None = None,
         on_reject: RejectHook | None = None,
+        max_records: int = 1000,
     ) -> None:
         self._consumer = AIOKafkaConsumer(
             topic,
@@ -160,6 +182,7 @@ class ConsumerLoop:
         self._producer = producer
         self._dlq_topic = dlq_topic
         self._on_reject = on_reject
+        self._max_records = max_records
         self.topic = topic
 
     async def run(self) -> None:
@@ -167,40 +190,45 @@ class ConsumerLoop:
         try:
             await self._consumer.start()
             while True:
-                batches = await self._consumer.getmany(timeout_ms=500, max_records=200)
-                for records in batches.values():
-                    for record in records:
-                        await self._handle_with_retry(record)
-                if batches:
+                fetched = await self._consumer.getmany(
+                    timeout_ms=500, max_records=self._max_records
+                )
+                for records in fetched.values():
+                    await self._handle_with_retry(records)
+                if fetched:
                     await self._consumer.commit()
                 await self._report_lag()
         finally:
             await asyncio.shield(self._consumer.stop())
 
-    async def _handle_with_retry(self, record: ConsumerRecord) -> None:
+    async def _handle_with_retry(self, records: list[ConsumerRecord]) -> None:
+        first = records[0]
         for attempt in itertools.count(1):
             try:
-                await self._handle_once(record)
+                rejected = await self._handler(records)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 _log.exception(
-                    "handling %s[%d]@%d failed (attempt %d); retrying",
-                    record.topic, record.partition, record.offset, attempt,
+                    "handling %d records of %s[%d] from @%d failed (attempt %d); retrying",
+                    len(records), first.topic, first.partition, first.offset, attempt,
                 )  # fmt: skip
                 await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
             else:
+                await self._account(records, rejected)
                 return
 
-    async def _handle_once(self, record: ConsumerRecord) -> None:
-        RECORDS_CONSUMED.labels(record.topic).inc()
-        try:
-            await self._handler(record)
-        except InvalidInputError as exc:
-            await self._reject(record, exc.reason)
-            return
-        RECORDS_STORED.labels(record.topic).inc()
-        RECORD_LATENCY.labels(record.topic).observe(max(0.0, time.time() - record.timestamp / 1e3))
+    async def _account(self, records: list[ConsumerRecord], rejected: list[Rejection]) -> None:
+        for record, reason in sorted(rejected, key=lambda rj: rj[0].offset):
+            await self._reject(record, reason)
+        now = time.time()
+        RECORDS_CONSUMED.labels(self.topic).inc(len(records))
+        RECORDS_STORED.labels(self.topic).inc(len(records) - len(rejected))
+        latency = RECORD_LATENCY.labels(self.topic)
+        refused = {id(record) for record, _ in rejected}
+        for record in records:
+            if id(record) not in refused:
+                latency.observe(max(0.0, now - record.timestamp / 1e3))
 
     async def _report_lag(self) -> None:
         lag = 0

@@ -18,7 +18,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from disaster import store, topics
-from disaster._kafka import ConsumerLoop, Handler, ensure_topics, new_producer
+from disaster._kafka import BatchHandler, ConsumerLoop, ensure_topics, new_producer, one_at_a_time
 from disaster._pg import apply_migrations, create_pool
 from disaster.app import create_app
 from disaster.rules import AlertIssuer
@@ -66,23 +66,27 @@ def consumer_loops(
     """Return the consumers a role runs, each in its own consumer group."""
     assert settings.kafka is not None
     prefix = settings.group_prefix
-    plan: list[tuple[str, str, Handler, str | None]] = []
+    plan: list[tuple[str, str, BatchHandler, str | None]] = []
     if role in ("all", "ingest"):
         river = RiverIngestor(pool, producer, hysteresis_m=settings.river_hysteresis_m)
         weather = WeatherIngestor(pool, producer, load_level_map(settings.jma_levels_file))
         incident = IncidentIngestor(pool, producer)
         sensor = SensorIngestor(pool, producer)
         plan += [
-            (topics.SENSOR_RAW, f"{prefix}.ingest.sensor", sensor.handle, topics.SENSOR_DLQ),
-            (topics.RIVER_RAW, f"{prefix}.ingest.river", river.handle, topics.RIVER_DLQ),
-            (topics.WEATHER_RAW, f"{prefix}.ingest.weather", weather.handle, topics.WEATHER_DLQ),
-            (topics.INCIDENT_RAW, f"{prefix}.ingest.incident", incident.handle,
+            (topics.SENSOR_RAW, f"{prefix}.ingest.sensor", one_at_a_time(sensor.handle),
+             topics.SENSOR_DLQ),
+            (topics.RIVER_RAW, f"{prefix}.ingest.river", river.handle_batch, topics.RIVER_DLQ),
+            (topics.WEATHER_RAW, f"{prefix}.ingest.weather", one_at_a_time(weather.handle),
+             topics.WEATHER_DLQ),
+            (topics.INCIDENT_RAW, f"{prefix}.ingest.incident", one_at_a_time(incident.handle),
              topics.INCIDENT_DLQ),
         ]  # fmt: skip
     if role in ("all", "notify"):
+        rules = one_at_a_time(AlertIssuer(pool, producer).handle)
+        notify = one_at_a_time(Notifier(pool, producer).handle)
         plan += [
-            (topics.HAZARD_EVENTS, f"{prefix}.rules", AlertIssuer(pool, producer).handle, None),
-            (topics.ALERTS, f"{prefix}.notify", Notifier(pool, producer).handle, None),
+            (topics.HAZARD_EVENTS, f"{prefix}.rules", rules, None),
+            (topics.ALERTS, f"{prefix}.notify", notify, None),
         ]
     recorder = _rejection_recorder(pool)
     return [

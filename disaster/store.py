@@ -32,23 +32,24 @@ from disaster.domain.weather import WeatherReport
 __all__ = [
     "advance_weather_series",
     "alert_by_id",
-    "hazard_events_at",
     "hazard_events_by_ids",
     "inbox_of",
     "insert_alert",
     "insert_deliveries",
     "insert_hazard_event",
-    "insert_reading",
+    "insert_hazard_events",
+    "insert_readings",
     "insert_subscriber",
     "insert_weather_report",
     "latest_alerts",
+    "levels_between",
     "list_hazard_events",
     "list_weather_reports",
-    "lock_station",
-    "recent_levels",
+    "lock_stations",
     "record_rejected",
     "reset_station",
-    "set_station_state",
+    "river_events_at",
+    "set_station_states",
     "station_status",
     "station_statuses",
     "subscriber_by_id",
@@ -144,59 +145,6 @@ async def station_statuses(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     return [_station_json(r) for r in await conn.fetch("SELECT * FROM stations ORDER BY id")]
 
 
-async def lock_station(
-    conn: asyncpg.Connection, station_id: str
-) -> tuple[Station, StationState, datetime | None] | None:
-    """Return the station, its state and last observation time, locked for this transaction."""
-    row = await conn.fetchrow("SELECT * FROM stations WHERE id = $1 FOR UPDATE", station_id)
-    if row is None:
-        return None
-    state = StationState(RiverStage(row["stage"]), RiverStage(row["projected_stage"]))
-    return _station_from_row(row), state, row["last_observed_at"]
-
-
-async def recent_levels(
-    conn: asyncpg.Connection, station_id: str, until: datetime, window_min: float
-) -> list[tuple[datetime, float]]:
-    """Return ``(observed_at, level_m)`` of the readings in the window ending at ``until``."""
-    rows = await conn.fetch(
-        """SELECT observed_at, level_m FROM river_readings
-           WHERE station_id = $1 AND observed_at <= $2
-             AND observed_at >= $2 - make_interval(secs => $3)
-           ORDER BY observed_at""",
-        station_id,
-        until,
-        window_min * 60.0,
-    )
-    return [(r["observed_at"], r["level_m"]) for r in rows]
-
-
-async def insert_reading(conn: asyncpg.Connection, reading: RiverReading) -> bool:
-    """Store a reading; return False if this exact observation was stored before."""
-    status = await conn.execute(
-        """INSERT INTO river_readings (station_id, observed_at, level_m) VALUES ($1, $2, $3)
-           ON CONFLICT (station_id, observed_at) DO NOTHING""",
-        reading.station_id,
-        reading.observed_at,
-        reading.level_m,
-    )
-    return status.endswith(" 1")
-
-
-async def set_station_state(
-    conn: asyncpg.Connection, station_id: str, state: StationState, observed_at: datetime
-) -> None:
-    """Record the station's state after the reading observed at ``observed_at``."""
-    await conn.execute(
-        """UPDATE stations SET stage = $2, projected_stage = $3, last_observed_at = $4
-           WHERE id = $1""",
-        station_id,
-        int(state.stage),
-        int(state.projected),
-        observed_at,
-    )
-
-
 async def insert_hazard_event(conn: asyncpg.Connection, event: HazardEvent) -> None:
     """Store a hazard event; storing the same event twice is a no-op."""
     station_id = event.station_id if isinstance(event, RiverStageEvent) else None
@@ -233,19 +181,6 @@ async def hazard_events_of(
            ORDER BY observed_at, id""",
         source_id,
         stored_since,
-    )
-    adapter = hazard_event_adapter()
-    return [adapter.validate_python(r["body"]) for r in rows]
-
-
-async def hazard_events_at(
-    conn: asyncpg.Connection, station_id: str, observed_at: datetime
-) -> list[HazardEvent]:
-    """Return the hazard events a reading produced (to publish them again after a crash)."""
-    rows = await conn.fetch(
-        "SELECT body FROM hazard_events WHERE station_id = $1 AND observed_at = $2 ORDER BY id",
-        station_id,
-        observed_at,
     )
     adapter = hazard_event_adapter()
     return [adapter.validate_python(r["body"]) for r in rows]
@@ -482,3 +417,103 @@ async def list_hazard_events(
         kind, since, until, limit,
     )  # fmt: skip
     return [r["body"] for r in rows]
+
+
+async def lock_stations(
+    conn: asyncpg.Connection, station_ids: list[str]
+) -> dict[str, tuple[Station, StationState, datetime | None]]:
+    """Return several stations with state and last observation time, locked in id order."""
+    rows = await conn.fetch(
+        "SELECT * FROM stations WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE", station_ids
+    )
+    return {
+        r["id"]: (
+            _station_from_row(r),
+            StationState(RiverStage(r["stage"]), RiverStage(r["projected_stage"])),
+            r["last_observed_at"],
+        )
+        for r in rows
+    }
+
+
+async def insert_readings(
+    conn: asyncpg.Connection, readings: list[RiverReading]
+) -> set[tuple[str, datetime]]:
+    """Store readings in one statement; return the (station, time) pairs that were new."""
+    rows = await conn.fetch(
+        """INSERT INTO river_readings (station_id, observed_at, level_m)
+           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[])
+           ON CONFLICT (station_id, observed_at) DO NOTHING
+           RETURNING station_id, observed_at""",
+        [r.station_id for r in readings],
+        [r.observed_at for r in readings],
+        [r.level_m for r in readings],
+    )
+    return {(r["station_id"], r["observed_at"]) for r in rows}
+
+
+async def levels_between(
+    conn: asyncpg.Connection, station_ids: list[str], since: datetime, until: datetime
+) -> dict[str, list[tuple[datetime, float]]]:
+    """Return each station's ``(observed_at, level_m)`` in a time range, oldest first."""
+    rows = await conn.fetch(
+        """SELECT station_id, observed_at, level_m FROM river_readings
+           WHERE station_id = ANY($1::text[]) AND observed_at BETWEEN $2 AND $3
+           ORDER BY station_id, observed_at""",
+        station_ids,
+        since,
+        until,
+    )
+    found: dict[str, list[tuple[datetime, float]]] = {}
+    for r in rows:
+        found.setdefault(r["station_id"], []).append((r["observed_at"], r["level_m"]))
+    return found
+
+
+async def set_station_states(
+    conn: asyncpg.Connection, states: list[tuple[str, StationState, datetime]]
+) -> None:
+    """Record several stations' states after their newest readings, in one statement."""
+    await conn.execute(
+        """UPDATE stations AS s SET stage = u.stage, projected_stage = u.projected,
+               last_observed_at = u.observed_at
+           FROM unnest($1::text[], $2::int2[], $3::int2[], $4::timestamptz[])
+               AS u(id, stage, projected, observed_at)
+           WHERE s.id = u.id""",
+        [sid for sid, _, _ in states],
+        [int(st.stage) for _, st, _ in states],
+        [int(st.projected) for _, st, _ in states],
+        [at for _, _, at in states],
+    )
+
+
+async def insert_hazard_events(conn: asyncpg.Connection, events: list[HazardEvent]) -> None:
+    """Store several hazard events in one statement; known ones are left as they are."""
+    await conn.execute(
+        """INSERT INTO hazard_events (id, kind, station_id, source_id, observed_at, body)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
+                                $5::timestamptz[], $6::jsonb[])
+           ON CONFLICT (id) DO NOTHING""",
+        [e.id for e in events],
+        [e.kind for e in events],
+        [e.station_id if isinstance(e, RiverStageEvent) else None for e in events],
+        [event_source_id(e) for e in events],
+        [e.observed_at for e in events],
+        [e.model_dump(mode="json") for e in events],
+    )
+
+
+async def river_events_at(
+    conn: asyncpg.Connection, keys: list[tuple[str, datetime]]
+) -> list[HazardEvent]:
+    """Return the events the readings with these (station, time) keys produced, in time order."""
+    rows = await conn.fetch(
+        """SELECT body FROM hazard_events
+           WHERE (station_id, observed_at) IN
+                 (SELECT * FROM unnest($1::text[], $2::timestamptz[]))
+           ORDER BY observed_at, id""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    adapter = hazard_event_adapter()
+    return [adapter.validate_python(r["body"]) for r in rows]

@@ -1,24 +1,26 @@
 """The river-gauge ingestor: ``river.raw`` readings in, hazard events out.
 
-Parsing is pure; :class:`RiverIngestor` does the I/O. A reading is stored and the station's
-stage advanced in one transaction, and the hazard events are written to Postgres before they are
-produced to Kafka, so a crash between the two is healed by the redelivered reading.
+Parsing is pure; :class:`RiverIngestor` does the I/O. A batch of readings is stored and the
+stations' stages advanced in one transaction, and the hazard events are written to Postgres
+before they are produced to Kafka, so a crash between the two is healed by the redelivered batch.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from bisect import bisect_left, bisect_right
+from datetime import datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from pydantic import ValidationError
 
 from disaster import store, topics
-from disaster._kafka import encode_json, summarise_errors
+from disaster._kafka import Rejection, encode_json, summarise_errors
 from disaster.domain import InvalidInputError, RiverReading, RiverStageEvent, Station
 from disaster.domain.levels import alert_level_for_stage
-from disaster.domain.river import StageChange, evaluate_reading, hazard_event_id
+from disaster.domain.river import StageChange, StationState, evaluate_reading, hazard_event_id
 
 __all__ = ["RiverIngestor", "check_plausible", "parse_reading"]
 
@@ -56,7 +58,11 @@ def check_plausible(reading: RiverReading, station: Station) -> None:
 
 
 class RiverIngestor:
-    """Handles ``river.raw`` records for one process; safe to run in many (keyed by station)."""
+    """Handles ``river.raw`` batches for one process; safe to run in many (keyed by station).
+
+    A fetched batch is stored in one transaction with bulk statements: the readings, the
+    stations' new stages and the events. Stages are evaluated reading by reading, in order.
+    """
 
     def __init__(
         self,
@@ -69,44 +75,99 @@ class RiverIngestor:
         self._pool = pool
         self._producer = producer
         self._hysteresis_m = hysteresis_m
-        self._window_min = window_min
+        self._window = timedelta(minutes=window_min)
 
-    async def handle(self, record: ConsumerRecord) -> None:
-        """Store the reading, advance the station's stage, and publish any hazard events."""
-        reading = parse_reading(record.value)
-        async with self._pool.acquire() as conn:
-            async with conn.transaction():
-                await self._store_and_evaluate(conn, reading)
-            events = await store.hazard_events_at(conn, reading.station_id, reading.observed_at)
-        for event in events:
-            await self._producer.send_and_wait(
-                topics.HAZARD_EVENTS,
-                encode_json(event.model_dump(mode="json")),
-                key=event.area_name.encode(),
-            )
+    async def handle_batch(self, records: list[ConsumerRecord]) -> list[Rejection]:
+        """Store a batch of readings, then publish the events they caused; return rejects."""
+        rejected: list[Rejection] = []
+        parsed: list[tuple[ConsumerRecord, RiverReading]] = []
+        for record in records:
+            try:
+                parsed.append((record, parse_reading(record.value)))
+            except InvalidInputError as exc:
+                rejected.append((record, exc.reason))
+        if parsed:
+            async with self._pool.acquire() as conn:
+                async with conn.transaction():
+                    rejected += await self._store(conn, parsed)
+                keys = [(r.station_id, r.observed_at) for _, r in parsed]
+                events = await store.river_events_at(conn, keys)
+            for event in events:
+                body = encode_json(event.model_dump(mode="json"))
+                await self._producer.send(topics.HAZARD_EVENTS, body, key=event.area_name.encode())
+            await self._producer.flush()
+        return rejected
 
-    async def _store_and_evaluate(self, conn: asyncpg.Connection, reading: RiverReading) -> None:
-        found = await store.lock_station(conn, reading.station_id)
-        if found is None:
-            msg = f"unknown station {reading.station_id!r}"
-            raise InvalidInputError(msg)
-        station, state, last_observed_at = found
-        check_plausible(reading, station)
-        if not await store.insert_reading(conn, reading):
-            return  # a redelivery: the events it produced are published again by the caller
-        if last_observed_at is not None and reading.observed_at <= last_observed_at:
-            _log.info(
-                "late reading for %s at %s kept, not evaluated", station.id, reading.observed_at
-            )
-            return
-        history = await store.recent_levels(conn, station.id, reading.observed_at, self._window_min)
-        new_state, change = evaluate_reading(
-            state, reading.level_m, history, station.thresholds,
-            hysteresis_m=self._hysteresis_m, horizon_min=station.projection_horizon_min,
-        )  # fmt: skip
-        await store.set_station_state(conn, station.id, new_state, reading.observed_at)
-        if change is not None:
-            await store.insert_hazard_event(conn, _stage_event(station, reading, change))
+    async def _store(
+        self, conn: asyncpg.Connection, parsed: list[tuple[ConsumerRecord, RiverReading]]
+    ) -> list[Rejection]:
+        stations = await store.lock_stations(conn, sorted({r.station_id for _, r in parsed}))
+        rejected, valid = _check(parsed, stations)
+        new = await store.insert_readings(conn, valid)
+        fresh = [r for r in valid if (r.station_id, r.observed_at) in new]
+        histories = await self._histories(conn, fresh, stations)
+        times = {sid: [at for at, _ in history] for sid, history in histories.items()}
+        events, changed = [], {}
+        for reading in fresh:
+            station, state, last = stations[reading.station_id]
+            if last is not None and reading.observed_at <= last:
+                continue  # a late reading: stored, not evaluated
+            history = _window(
+                histories.get(station.id, []), times.get(station.id, []),
+                reading.observed_at, self._window,
+            )  # fmt: skip
+            state, change = evaluate_reading(
+                state, reading.level_m, history, station.thresholds,
+                hysteresis_m=self._hysteresis_m, horizon_min=station.projection_horizon_min,
+            )  # fmt: skip
+            stations[station.id] = (station, state, reading.observed_at)
+            changed[station.id] = (station.id, state, reading.observed_at)
+            if change is not None:
+                events.append(_stage_event(station, reading, change))
+        await store.set_station_states(conn, list(changed.values()))
+        await store.insert_hazard_events(conn, events)
+        return rejected
+
+    async def _histories(
+        self,
+        conn: asyncpg.Connection,
+        readings: list[RiverReading],
+        stations: dict[str, tuple[Station, StationState, datetime | None]],
+    ) -> dict[str, list[tuple[datetime, float]]]:
+        projecting = sorted(
+            {r.station_id for r in readings if stations[r.station_id][0].projection_horizon_min}
+        )
+        if not projecting:
+            return {}
+        times = [r.observed_at for r in readings]
+        return await store.levels_between(conn, projecting, min(times) - self._window, max(times))
+
+
+def _check(
+    parsed: list[tuple[ConsumerRecord, RiverReading]],
+    stations: dict[str, tuple[Station, StationState, datetime | None]],
+) -> tuple[list[Rejection], list[RiverReading]]:
+    """Split readings into rejects (unknown station, implausible level) and valid ones."""
+    rejected, valid = [], []
+    for record, reading in parsed:
+        found = stations.get(reading.station_id)
+        try:
+            if found is None:
+                msg = f"unknown station {reading.station_id!r}"
+                raise InvalidInputError(msg)
+            check_plausible(reading, found[0])
+        except InvalidInputError as exc:
+            rejected.append((record, exc.reason))
+        else:
+            valid.append(reading)
+    return rejected, valid
+
+
+def _window(
+    history: list[tuple[datetime, float]], times: list[datetime], until: datetime, span: timedelta
+) -> list[tuple[datetime, float]]:
+    """Return the readings in ``[until - span, until]`` from a station's sorted history."""
+    return history[bisect_left(times, until - span) : bisect_right(times, until)]
 
 
 def _stage_event(station: Station, reading: RiverReading, change: StageChange) -> RiverStageEvent:
