@@ -10,12 +10,13 @@ import asyncpg
 from disaster.domain.sensor import SensorReading
 
 __all__ = [
-    "insert_sensor_reading",
+    "SensorKey",
+    "insert_sensor_readings",
     "list_readings",
-    "lock_sensor_state",
+    "lock_sensor_states",
     "mark_silent_sensors",
-    "set_sensor_state",
-    "touch_sensor",
+    "set_sensor_states",
+    "touch_sensors",
     "upsert_sensor",
 ]
 
@@ -38,57 +39,6 @@ async def upsert_sensor(
                RETURNING xmax = 0""",
             sensor_id, expected_interval_s, lat, lon,
         )
-    )  # fmt: skip
-
-
-async def touch_sensor(conn: asyncpg.Connection, reading: SensorReading) -> None:
-    """Note that a sensor spoke now (a silent one is silent no longer), creating it if new."""
-    loc = reading.location
-    await conn.execute(
-        """INSERT INTO sensors (id, lat, lon) VALUES ($1, $2, $3)
-           ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), silent = false,
-               lat = coalesce(EXCLUDED.lat, sensors.lat),
-               lon = coalesce(EXCLUDED.lon, sensors.lon)""",
-        reading.sensor_id, loc.lat if loc else None, loc.lon if loc else None,
-    )  # fmt: skip
-
-
-async def insert_sensor_reading(conn: asyncpg.Connection, reading: SensorReading) -> bool:
-    """Store a reading; return False if this exact observation was stored before."""
-    loc = reading.location
-    status = await conn.execute(
-        """INSERT INTO sensor_readings (sensor_id, kind, observed_at, value, lat, lon, source)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT (sensor_id, kind, observed_at) DO NOTHING""",
-        reading.sensor_id, reading.kind, reading.observed_at, reading.value,
-        loc.lat if loc else None, loc.lon if loc else None, reading.source,
-    )  # fmt: skip
-    return status.endswith(" 1")
-
-
-async def lock_sensor_state(
-    conn: asyncpg.Connection, sensor_id: str, kind: str
-) -> tuple[str, datetime | None]:
-    """Return the severity a sensor quantity is at and when it was set, locked."""
-    row = await conn.fetchrow(
-        """SELECT severity, observed_at FROM sensor_states
-           WHERE sensor_id = $1 AND kind = $2 FOR UPDATE""",
-        sensor_id,
-        kind,
-    )
-    return ("none", None) if row is None else (row["severity"], row["observed_at"])
-
-
-async def set_sensor_state(
-    conn: asyncpg.Connection, sensor_id: str, kind: str, severity: str, observed_at: datetime
-) -> None:
-    """Record the severity a sensor quantity is at after a reading."""
-    await conn.execute(
-        """INSERT INTO sensor_states (sensor_id, kind, severity, observed_at)
-           VALUES ($1, $2, $3, $4)
-           ON CONFLICT (sensor_id, kind) DO UPDATE
-               SET severity = EXCLUDED.severity, observed_at = EXCLUDED.observed_at""",
-        sensor_id, kind, severity, observed_at,
     )  # fmt: skip
 
 
@@ -127,3 +77,71 @@ async def list_readings(
         kind, since, until, *box, limit,
     )  # fmt: skip
     return [{**dict(r), "observed_at": r["observed_at"].isoformat()} for r in rows]
+
+
+SensorKey = tuple[str, str, datetime]  # sensor id, kind, observed_at
+
+
+async def touch_sensors(conn: asyncpg.Connection, readings: list[SensorReading]) -> None:
+    """Note that these sensors spoke now (silent ones are silent no longer), creating new ones."""
+    latest = {r.sensor_id: r.location for r in readings}  # one row per sensor per statement
+    ids = sorted(latest)
+    await conn.execute(
+        """INSERT INTO sensors (id, lat, lon)
+           SELECT * FROM unnest($1::text[], $2::float8[], $3::float8[])
+           ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), silent = false,
+               lat = coalesce(EXCLUDED.lat, sensors.lat),
+               lon = coalesce(EXCLUDED.lon, sensors.lon)""",
+        ids,
+        [latest[i].lat if latest[i] else None for i in ids],
+        [latest[i].lon if latest[i] else None for i in ids],
+    )
+
+
+async def insert_sensor_readings(
+    conn: asyncpg.Connection, readings: list[SensorReading]
+) -> set[SensorKey]:
+    """Store readings in one statement; return the keys of those not stored before."""
+    rows = await conn.fetch(
+        """INSERT INTO sensor_readings (sensor_id, kind, observed_at, value, lat, lon, source)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::float8[],
+                                $5::float8[], $6::float8[], $7::text[])
+           ON CONFLICT (sensor_id, kind, observed_at) DO NOTHING
+           RETURNING sensor_id, kind, observed_at""",
+        [r.sensor_id for r in readings], [r.kind for r in readings],
+        [r.observed_at for r in readings], [r.value for r in readings],
+        [r.location.lat if r.location else None for r in readings],
+        [r.location.lon if r.location else None for r in readings],
+        [r.source for r in readings],
+    )  # fmt: skip
+    return {(r["sensor_id"], r["kind"], r["observed_at"]) for r in rows}
+
+
+async def lock_sensor_states(
+    conn: asyncpg.Connection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, datetime | None]]:
+    """Return the severity and time of each (sensor, kind), locked; unknown ones are 'none'."""
+    rows = await conn.fetch(
+        """SELECT sensor_id, kind, severity, observed_at FROM sensor_states
+           WHERE (sensor_id, kind) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+           ORDER BY sensor_id, kind FOR UPDATE""",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    found = {(r["sensor_id"], r["kind"]): (r["severity"], r["observed_at"]) for r in rows}
+    return {key: found.get(key, ("none", None)) for key in keys}
+
+
+async def set_sensor_states(
+    conn: asyncpg.Connection, states: dict[tuple[str, str], tuple[str, datetime]]
+) -> None:
+    """Record the severity each (sensor, kind) is at after its newest reading."""
+    keys = sorted(states)
+    await conn.execute(
+        """INSERT INTO sensor_states (sensor_id, kind, severity, observed_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+           ON CONFLICT (sensor_id, kind) DO UPDATE
+               SET severity = EXCLUDED.severity, observed_at = EXCLUDED.observed_at""",
+        [k[0] for k in keys], [k[1] for k in keys],
+        [states[k][0] for k in keys], [states[k][1] for k in keys],
+    )  # fmt: skip

@@ -73,8 +73,7 @@ def consumer_loops(
         incident = IncidentIngestor(pool, producer)
         sensor = SensorIngestor(pool, producer)
         plan += [
-            (topics.SENSOR_RAW, f"{prefix}.ingest.sensor", one_at_a_time(sensor.handle),
-             topics.SENSOR_DLQ),
+            (topics.SENSOR_RAW, f"{prefix}.ingest.sensor", sensor.handle_batch, topics.SENSOR_DLQ),
             (topics.RIVER_RAW, f"{prefix}.ingest.river", river.handle_batch, topics.RIVER_DLQ),
             (topics.WEATHER_RAW, f"{prefix}.ingest.weather", one_at_a_time(weather.handle),
              topics.WEATHER_DLQ),

@@ -16,11 +16,11 @@ import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from disaster import incident_store, sensor_store, store, topics
-from disaster._kafka import encode_json
-from disaster.domain import GeoPoint, HazardEvent, SensorEvent
+from disaster._kafka import Rejection, encode_json
+from disaster.domain import GeoPoint, HazardEvent, InvalidInputError, SensorEvent
 from disaster.domain.roads import RoadClosure, closure_geometry
 from disaster.domain.sensor import SensorReading
-from ingest.sensor import SensorThresholds, parse_sensor, sensor_hazard
+from ingest.sensor import SensorHazard, SensorThresholds, parse_sensor, sensor_hazard
 
 __all__ = ["SensorIngestor", "SilentSensorWatch", "sensor_closure_id"]
 
@@ -40,14 +40,19 @@ async def publish(
     """Send stored events and closure states on (after their transaction committed)."""
     for event in events:
         body = encode_json(event.model_dump(mode="json"))
-        await producer.send_and_wait(topics.HAZARD_EVENTS, body, key=event.area_name.encode())
+        await producer.send(topics.HAZARD_EVENTS, body, key=event.area_name.encode())
     for closure in closures:
         body = encode_json(closure.model_dump(mode="json"))
-        await producer.send_and_wait(topics.ROAD_CLOSURES, body, key=closure.id.encode())
+        await producer.send(topics.ROAD_CLOSURES, body, key=closure.id.encode())
+    await producer.flush()
 
 
 class SensorIngestor:
-    """Handles ``sensor.raw`` records: plain readings, NGSI entities, MQTT-bridged messages."""
+    """Handles ``sensor.raw`` batches: plain readings, NGSI entities, MQTT-bridged messages.
+
+    A fetched batch is stored in one transaction with bulk statements; thresholds are
+    evaluated reading by reading, in order, per sensor and kind.
+    """
 
     def __init__(
         self,
@@ -59,44 +64,60 @@ class SensorIngestor:
         self._producer = producer
         self._thresholds = thresholds or SensorThresholds()
 
-    async def handle(self, record: ConsumerRecord) -> None:
-        """Store each reading, then publish the threshold events and closures it caused."""
-        readings = parse_sensor(record.value)
-        event_ids: list[uuid.UUID] = []
-        closure_ids: list[str] = []
+    async def handle_batch(self, records: list[ConsumerRecord]) -> list[Rejection]:
+        """Store every reading of a batch, then publish what it caused; return the rejects."""
+        rejected: list[Rejection] = []
+        readings: list[SensorReading] = []
+        for record in records:
+            try:
+                readings += parse_sensor(record.value)
+            except InvalidInputError as exc:
+                rejected.append((record, exc.reason))
+        if not readings:
+            return rejected
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                for reading in readings:
-                    await self._store(conn, reading, event_ids, closure_ids)
-            events = await store.hazard_events_by_ids(conn, event_ids)
-            closures = [await incident_store.road_closure_by_id(conn, c) for c in closure_ids]
-        await publish(self._producer, events, [c for c in closures if c is not None])
+                changes, redelivered = await self._store(conn, readings)
+            events = await store.hazard_events_by_ids(conn, [_event_id(r) for r in readings])
+            again = [await incident_store.road_closure_by_id(conn, c) for c in redelivered]
+        await publish(self._producer, events, [c for c in again if c is not None] + changes)
+        return rejected
 
     async def _store(
-        self,
-        conn: asyncpg.Connection,
-        reading: SensorReading,
-        event_ids: list[uuid.UUID],
-        closure_ids: list[str],
-    ) -> None:
-        await sensor_store.touch_sensor(conn, reading)
-        event_ids.append(_event_id(reading))
-        if not await sensor_store.insert_sensor_reading(conn, reading):
-            if reading.kind == "water_depth":  # a redelivery: publish again what it caused
-                closure_ids.append(sensor_closure_id(reading.sensor_id))
-            return
-        sensor_id, kind = reading.sensor_id, reading.kind
-        severity, since = await sensor_store.lock_sensor_state(conn, sensor_id, kind)
-        if since is not None and reading.observed_at <= since:
-            return  # a late reading: stored, not evaluated
-        hazard = sensor_hazard(reading, self._thresholds)
-        new = hazard.severity if hazard else "none"
-        await sensor_store.set_sensor_state(conn, sensor_id, kind, new, reading.observed_at)
-        if _RANK[new] > _RANK[severity] and hazard is not None:
-            await store.insert_hazard_event(conn, _threshold_event(reading, new, hazard.threshold))
-        closes = hazard is not None and hazard.closes_road
-        if reading.kind == "water_depth" and await _update_closure(conn, reading, close=closes):
-            closure_ids.append(sensor_closure_id(reading.sensor_id))
+        self, conn: asyncpg.Connection, readings: list[SensorReading]
+    ) -> tuple[list[RoadClosure], list[str]]:
+        """Store and evaluate; return the closure changes in order, and the ids of closures
+        whose readings were redelivered (their current state is published again)."""
+        await sensor_store.touch_sensors(conn, readings)
+        new = await sensor_store.insert_sensor_readings(conn, readings)
+        redelivered = {
+            sensor_closure_id(r.sensor_id)
+            for r in readings
+            if r.kind == "water_depth" and (r.sensor_id, r.kind, r.observed_at) not in new
+        }
+        fresh = [r for r in readings if (r.sensor_id, r.kind, r.observed_at) in new]
+        watched = [r for r in fresh if self._thresholds.levels(r.kind) is not None]
+        keys = sorted({(r.sensor_id, r.kind) for r in watched})
+        states = await sensor_store.lock_sensor_states(conn, keys)
+        changed: dict[tuple[str, str], tuple[str, datetime]] = {}
+        events: list[HazardEvent] = []
+        closures: list[RoadClosure] = []
+        for reading in watched:
+            key = (reading.sensor_id, reading.kind)
+            severity, since = states[key]
+            if since is not None and reading.observed_at <= since:
+                continue  # a late reading: stored, not evaluated
+            hazard = sensor_hazard(reading, self._thresholds)
+            new_severity = hazard.severity if hazard else "none"
+            states[key] = changed[key] = (new_severity, reading.observed_at)
+            if hazard is not None and _RANK[new_severity] > _RANK[severity]:
+                events.append(_threshold_event(reading, new_severity, hazard.threshold))
+            if reading.kind == "water_depth":
+                closure = await _update_closure(conn, reading, hazard)
+                closures += [closure] if closure else []
+        await sensor_store.set_sensor_states(conn, changed)
+        await store.insert_hazard_events(conn, events)
+        return closures, sorted(redelivered)
 
 
 def _event_id(reading: SensorReading) -> uuid.UUID:
@@ -119,12 +140,15 @@ def _threshold_event(reading: SensorReading, severity: str, threshold: float) ->
     )
 
 
-async def _update_closure(conn: asyncpg.Connection, reading: SensorReading, *, close: bool) -> bool:
-    """Close or reopen the road the sensor watches; return True if its state changed."""
+async def _update_closure(
+    conn: asyncpg.Connection, reading: SensorReading, hazard: SensorHazard | None
+) -> RoadClosure | None:
+    """Close (at danger) or reopen (below warning) the road the sensor watches; return the
+    closure's new state, or None when it did not change."""
     closure_id = sensor_closure_id(reading.sensor_id)
     current = await incident_store.road_closure_by_id(conn, closure_id)
     active = current is not None and current.active
-    below_warning = sensor_hazard(reading) is None
+    close, below_warning = hazard is not None and hazard.closes_road, hazard is None
     if close and not active and reading.location is not None:
         closure = RoadClosure(
             id=closure_id, source="sensor", source_id=reading.sensor_id,
@@ -133,12 +157,12 @@ async def _update_closure(conn: asyncpg.Connection, reading: SensorReading, *, c
             active=True, changed_at=reading.observed_at,
         )  # fmt: skip
         await incident_store.upsert_road_closure(conn, closure)
-        return True
+        return closure
     if active and below_warning and current is not None:
         reopened = current.model_copy(update={"active": False, "changed_at": reading.observed_at})
         await incident_store.upsert_road_closure(conn, reopened)
-        return True
-    return False
+        return reopened
+    return None
 
 
 class SilentSensorWatch:
