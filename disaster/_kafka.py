@@ -150,7 +150,7 @@ def one_at_a_time(handler: Handler) -> BatchHandler:
 
 
 class ConsumerLoop:
-    """Consume one topic in a consumer group, a partition's fetched batch at a time, in order.
+    """Consume one topic in a consumer group, a fetched batch at a time, each key in order.
 
     The batch handler returns the records it rejects as invalid; they go to ``dlq_topic`` (and
     through ``on_reject``) and the loop moves on. Any other failure is retried with a capped
@@ -193,9 +193,8 @@ class ConsumerLoop:
                 fetched = await self._consumer.getmany(
                     timeout_ms=500, max_records=self._max_records
                 )
-                for records in fetched.values():
-                    await self._handle_with_retry(records)
-                if fetched:
+                if fetched:  # partitions hold different keys: one batch keeps each key's order
+                    await self._handle_with_retry([r for rs in fetched.values() for r in rs])
                     await self._consumer.commit()
                 await self._report_lag()
         finally:
@@ -210,7 +209,7 @@ class ConsumerLoop:
                 raise
             except Exception:
                 _log.exception(
-                    "handling %d records of %s[%d] from @%d failed (attempt %d); retrying",
+                    "handling %d records of %s from [%d]@%d failed (attempt %d); retrying",
                     len(records), first.topic, first.partition, first.offset, attempt,
                 )  # fmt: skip
                 await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
@@ -219,7 +218,7 @@ class ConsumerLoop:
                 return
 
     async def _account(self, records: list[ConsumerRecord], rejected: list[Rejection]) -> None:
-        for record, reason in sorted(rejected, key=lambda rj: rj[0].offset):
+        for record, reason in sorted(rejected, key=lambda rj: (rj[0].partition, rj[0].offset)):
             await self._reject(record, reason)
         now = time.time()
         RECORDS_CONSUMED.labels(self.topic).inc(len(records))
