@@ -77,25 +77,29 @@ class SensorIngestor:
             return rejected
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                changes, redelivered = await self._store(conn, readings)
-            events = await store.hazard_events_by_ids(conn, [_event_id(r) for r in readings])
-            again = [await incident_store.road_closure_by_id(conn, c) for c in redelivered]
+                events, changes, redelivered = await self._store(conn, readings)
+            if redelivered:  # publish again what they caused before a crash
+                events += await store.hazard_events_by_ids(
+                    conn, [_event_id(r) for r in redelivered]
+                )
+            flooded = {
+                sensor_closure_id(r.sensor_id) for r in redelivered if r.kind == "water_depth"
+            }
+            again = [await incident_store.road_closure_by_id(conn, c) for c in sorted(flooded)]
         await publish(self._producer, events, [c for c in again if c is not None] + changes)
         return rejected
 
     async def _store(
         self, conn: asyncpg.Connection, readings: list[SensorReading]
-    ) -> tuple[list[RoadClosure], list[str]]:
-        """Store and evaluate; return the closure changes in order, and the ids of closures
-        whose readings were redelivered (their current state is published again)."""
+    ) -> tuple[list[HazardEvent], list[RoadClosure], list[SensorReading]]:
+        """Store and evaluate; return the new events, the closure changes in order, and the
+        readings stored before (redeliveries: what they caused is published again)."""
         await sensor_store.touch_sensors(conn, readings)
         new = await sensor_store.insert_sensor_readings(conn, readings)
-        redelivered = {
-            sensor_closure_id(r.sensor_id)
-            for r in readings
-            if r.kind == "water_depth" and (r.sensor_id, r.kind, r.observed_at) not in new
-        }
-        fresh = [r for r in readings if (r.sensor_id, r.kind, r.observed_at) in new]
+        fresh, redelivered = [], []
+        for reading in readings:
+            key = (reading.sensor_id, reading.kind, reading.observed_at)
+            (fresh if key in new else redelivered).append(reading)
         watched = [r for r in fresh if self._thresholds.levels(r.kind) is not None]
         keys = sorted({(r.sensor_id, r.kind) for r in watched})
         states = await sensor_store.lock_sensor_states(conn, keys)
@@ -115,9 +119,11 @@ class SensorIngestor:
             if reading.kind == "water_depth":
                 closure = await _update_closure(conn, reading, hazard)
                 closures += [closure] if closure else []
-        await sensor_store.set_sensor_states(conn, changed)
-        await store.insert_hazard_events(conn, events)
-        return closures, sorted(redelivered)
+        if changed:
+            await sensor_store.set_sensor_states(conn, changed)
+        if events:
+            await store.insert_hazard_events(conn, events)
+        return events, closures, redelivered
 
 
 def _event_id(reading: SensorReading) -> uuid.UUID:
