@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ __all__ = [
     "POOL",
     "PRODUCER",
     "bbox_param",
+    "choice_param",
     "error",
     "json_body",
     "json_response",
@@ -98,3 +100,12 @@ def bbox_param(request: web.Request) -> tuple[float, float, float, float] | None
     except ValueError:
         raise error(web.HTTPBadRequest, "bbox must be min_lon,min_lat,max_lon,max_lat") from None
     return (min_lon, min_lat, max_lon, max_lat)
+
+
+def choice_param(request: web.Request, name: str, allowed: Iterable[str]) -> str | None:
+    """Return an optional query parameter that must be one of ``allowed``, or answer 400."""
+    value = request.query.get(name)
+    choices = tuple(allowed)
+    if value is not None and value not in choices:
+        raise error(web.HTTPBadRequest, f"{name} must be one of {', '.join(choices)}")
+    return value

@@ -15,6 +15,7 @@ from disaster import incident_store, topics
 from disaster._http import (
     POOL,
     PRODUCER,
+    choice_param,
     error,
     json_body,
     json_response,
@@ -73,9 +74,7 @@ async def resolve_incident(request: web.Request) -> web.Response:
 @routes.get("/api/v1/incidents")
 async def list_incidents(request: web.Request) -> web.Response:
     """Return incidents, newest first (``status`` and ``kind`` filter them)."""
-    status = request.query.get("status")
-    if status is not None and status not in _STATUSES:
-        raise error(web.HTTPBadRequest, f"status must be one of {', '.join(_STATUSES)}")
+    status = choice_param(request, "status", _STATUSES)
     limit = limit_param(request)
     async with request.app[POOL].acquire() as conn:
         rows = await incident_store.list_incidents(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from disaster import store
-from disaster._http import POOL, error, json_response, limit_param, time_param
+from disaster._http import POOL, choice_param, json_response, limit_param, time_param
 
 __all__ = ["routes"]
 
@@ -17,9 +17,7 @@ _EVENT_KINDS = ("river.stage", "weather.report", "sensor.threshold", "sensor.sil
 @routes.get("/api/v1/weather/reports")
 async def weather_reports(request: web.Request) -> web.Response:
     """Return JMA and CAP reports: ``since``, ``until``, ``area_code``, ``mode``, ``current``."""
-    mode = request.query.get("mode")
-    if mode is not None and mode not in _MODES:
-        raise error(web.HTTPBadRequest, f"mode must be one of {', '.join(_MODES)}")
+    mode = choice_param(request, "mode", _MODES)
     async with request.app[POOL].acquire() as conn:
         rows = await store.list_weather_reports(
             conn, since=time_param(request, "since"), until=time_param(request, "until"),
@@ -32,9 +30,7 @@ async def weather_reports(request: web.Request) -> web.Response:
 @routes.get("/api/v1/events")
 async def hazard_events(request: web.Request) -> web.Response:
     """Return hazard events of every stream, newest first: ``kind``, ``since``, ``until``."""
-    kind = request.query.get("kind")
-    if kind is not None and kind not in _EVENT_KINDS:
-        raise error(web.HTTPBadRequest, f"kind must be one of {', '.join(_EVENT_KINDS)}")
+    kind = choice_param(request, "kind", _EVENT_KINDS)
     async with request.app[POOL].acquire() as conn:
         rows = await store.list_hazard_events(
             conn, kind=kind, since=time_param(request, "since"),

@@ -9,7 +9,7 @@ from disaster import sensor_store
 from disaster._http import (
     POOL,
     bbox_param,
-    error,
+    choice_param,
     json_body,
     json_response,
     limit_param,
@@ -53,9 +53,7 @@ async def put_sensor(request: web.Request) -> web.Response:
 @routes.get("/api/v1/sensors/readings")
 async def list_readings(request: web.Request) -> web.Response:
     """Return readings newest first, filtered by ``kind``, ``since``/``until`` and ``bbox``."""
-    kind = request.query.get("kind")
-    if kind is not None and kind not in SENSOR_UNITS:
-        raise error(web.HTTPBadRequest, f"kind must be one of {', '.join(SENSOR_UNITS)}")
+    kind = choice_param(request, "kind", SENSOR_UNITS)
     async with request.app[POOL].acquire() as conn:
         rows = await sensor_store.list_readings(
             conn, kind=kind, since=time_param(request, "since"), until=time_param(request, "until"),

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer
 
 from disaster.domain import PolygonArea, Station, Thresholds
@@ -99,3 +100,22 @@ async def records_with_key(bootstrap: str, topic: str, key: bytes, expected: int
     finally:
         await consumer.stop()
     return found
+
+
+async def wait_for_readings(pool: asyncpg.Pool, station_id: str, count: int) -> None:
+    """Wait until ``count`` readings of a station are stored (and fail if more are)."""
+
+    async def stored() -> int:
+        async with pool.acquire() as conn:
+            return int(
+                await conn.fetchval(
+                    "SELECT count(*) FROM river_readings WHERE station_id = $1", station_id
+                )
+            )
+
+    await wait_until(lambda: _at_least(stored, count))
+    assert await stored() == count
+
+
+async def _at_least(probe: Callable[[], Awaitable[int]], count: int) -> bool:
+    return await probe() >= count

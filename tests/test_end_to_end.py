@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaProducer
 from disaster import store, topics
 from disaster._kafka import encode_json
 from disaster.services import Running
-from tests.support import make_station, square, wait_until
+from tests.support import make_station, square, wait_for_readings, wait_until
 
 START = datetime(2026, 6, 3, 0, 0, tzinfo=UTC)
 
@@ -54,14 +54,7 @@ async def test_rising_river_alerts_the_two_inside_once_per_level_and_not_the_one
         await _send(producer, station.id, 10 * minute, level)
     await _send(producer, station.id, 10 * 5, 3.7)  # a duplicate delivery of the 3.7 reading
 
-    async def all_stored() -> bool:
-        async with running.pool.acquire() as conn:
-            n = await conn.fetchval(
-                "SELECT count(*) FROM river_readings WHERE station_id = $1", station.id
-            )
-        return n == len(readings)
-
-    await wait_until(all_stored)
+    await wait_for_readings(running.pool, station.id, len(readings))
     for sub_id in inside:
         await wait_until(lambda s=sub_id: _has_alerts(http, s, 3))
     assert [await _inbox_levels(http, s) for s in inside] == [[4, 3, 2], [4, 3, 2]]
@@ -103,14 +96,7 @@ async def test_a_steady_rise_alerts_before_the_water_arrives_and_not_again_after
     for minute, level in enumerate(readings):
         await _send(producer, station.id, 10 * minute, level)
 
-    async def all_stored() -> bool:
-        async with running.pool.acquire() as conn:
-            n = await conn.fetchval(
-                "SELECT count(*) FROM river_readings WHERE station_id = $1", station.id
-            )
-        return n == len(readings)
-
-    await wait_until(all_stored)
+    await wait_for_readings(running.pool, station.id, len(readings))
     await wait_until(lambda: _has_alerts(http, resident, 2))
     async with http.get(f"/api/v1/subscribers/{resident}/inbox") as resp:
         inbox = [item["alert"] for item in await resp.json()]

@@ -108,58 +108,6 @@ async def _over(pool: asyncpg.Pool, station_id: str, count: int) -> bool:
     return await _stored(pool, station_id) >= count
 
 
-async def _stored(pool: asyncpg.Pool, station_id: str) -> int:
-    async with pool.acquire() as conn:
-        return int(
-            await conn.fetchval(
-                "SELECT count(*) FROM river_readings WHERE station_id = $1", station_id
-            )
-        )
-
-
-async def _produce_all(bootstrap: str, station_id: str, levels: list[float]) -> None:
-    producer = new_producer(bootstrap)
-    await producer.start()
-    try:
-        for i, level in enumerate(levels):
-            at = (T0 + timedelta(minutes=10 * i)).isoformat()
-            body = {"station_id": station_id, "level_m": level, "observed_at": at}
-            await producer.send(topics.RIVER_RAW, encode_json(body), key=station_id.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
-async def _stage_changes(pool: asyncpg.Pool, station_id: str) -> list[tuple[int, int]]:
-    async with pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT body FROM hazard_events WHERE source_id = $1 ORDER BY observed_at", station_id
-        )
-    return [(r["body"]["stage"], r["body"]["previous_stage"]) for r in rows]
-
-
-async def _kill_midway_and_resume(env: dict[str, str], pool: asyncpg.Pool, station_id: str) -> int:
-    """Return how many readings were stored when the first process was killed."""
-    first = await _start_ingest(env)
-    try:
-        await wait_until(lambda: _over(pool, station_id, READINGS // 3), timeout_s=120)
-    finally:
-        first.send_signal(signal.SIGKILL)
-        await first.wait()
-    killed_at = await _stored(pool, station_id)
-    second = await _start_ingest(env)
-    try:
-        await wait_until(lambda: _over(pool, station_id, READINGS), timeout_s=180)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        await second.wait()
-    return killed_at
-
-
-async def _over(pool: asyncpg.Pool, station_id: str, count: int) -> bool:
-    return await _stored(pool, station_id) >= count
-
-
 @pytest.mark.timeout(300)
 async def test_a_killed_ingestor_resumes_without_loss_or_duplicates(
     fresh_database: object, tmp_path: Path

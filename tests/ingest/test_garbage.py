@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from disaster import store, topics
 from disaster.services import Running
-from tests.support import make_station, square, wait_until
+from tests.support import make_station, square, wait_for_readings, wait_until
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -73,12 +73,4 @@ async def test_garbage_on_every_stream_is_dead_lettered_and_the_streams_go_on(
 
         await wait_until(all_rejected, timeout_s=90)
 
-    async def good_stored() -> bool:
-        async with running.pool.acquire() as conn:
-            return bool(
-                await conn.fetchval(
-                    "SELECT count(*) FROM river_readings WHERE station_id = $1", station.id
-                )
-            )
-
-    await wait_until(good_stored)
+    await wait_for_readings(running.pool, station.id, 1)

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaProducer
 
 from disaster import store, topics
 from disaster.services import Running
-from tests.support import make_station, records_with_key, square, wait_until
+from tests.support import make_station, records_with_key, square, wait_for_readings
 
 BAD = {
     b"{oops": "not JSON",
@@ -34,15 +34,7 @@ async def test_bad_readings_go_to_the_dlq_with_reasons_and_do_not_block_good_one
     good = {"station_id": station.id, "level_m": 1.5, "observed_at": "2026-06-03T02:00:00Z"}
     await producer.send_and_wait(topics.RIVER_RAW, json.dumps(good).encode(), key=key)
 
-    async def good_stored() -> bool:
-        async with running.pool.acquire() as conn:
-            return bool(
-                await conn.fetchval(
-                    "SELECT count(*) FROM river_readings WHERE station_id = $1", station.id
-                )
-            )
-
-    await wait_until(good_stored)
+    await wait_for_readings(running.pool, station.id, 1)
     dead = await records_with_key(bootstrap, topics.RIVER_DLQ, key, len(BAD))
     for letter, reason in zip(dead, BAD.values(), strict=True):
         assert reason in letter["reason"]
