@@ -23,7 +23,8 @@ from disaster.embedded import EmbeddedKafka
 from disaster.services import migrate
 from tests.support import make_station, square, wait_until
 
-READINGS = 2000
+READINGS = 4000
+PACE = 800  # readings per second: the stream lasts about 5 s
 T0 = datetime(2026, 6, 3, tzinfo=UTC)
 
 
@@ -66,6 +67,7 @@ async def _stored(pool: asyncpg.Pool, station_id: str) -> int:
 
 
 async def _produce_all(bootstrap: str, station_id: str, levels: list[float]) -> None:
+    """Send the readings at about PACE per second, so the stream is still flowing at the kill."""
     producer = new_producer(bootstrap)
     await producer.start()
     try:
@@ -73,6 +75,9 @@ async def _produce_all(bootstrap: str, station_id: str, levels: list[float]) -> 
             at = (T0 + timedelta(minutes=10 * i)).isoformat()
             body = {"station_id": station_id, "level_m": level, "observed_at": at}
             await producer.send(topics.RIVER_RAW, encode_json(body), key=station_id.encode())
+            if i % 100 == 99:
+                await producer.flush()
+                await asyncio.sleep(100 / PACE)
         await producer.flush()
     finally:
         await producer.stop()
@@ -86,17 +91,20 @@ async def _stage_changes(pool: asyncpg.Pool, station_id: str) -> list[tuple[int,
     return [(r["body"]["stage"], r["body"]["previous_stage"]) for r in rows]
 
 
-async def _kill_midway_and_resume(env: dict[str, str], pool: asyncpg.Pool, station_id: str) -> int:
+async def _kill_midway_and_resume(
+    env: dict[str, str], pool: asyncpg.Pool, station_id: str, produced: asyncio.Task[None]
+) -> int:
     """Return how many readings were stored when the first process was killed."""
     first = await _start_ingest(env)
     try:
-        await wait_until(lambda: _over(pool, station_id, READINGS // 3), timeout_s=120)
+        await wait_until(lambda: _over(pool, station_id, READINGS // 4), timeout_s=120)
     finally:
         first.send_signal(signal.SIGKILL)
         await first.wait()
     killed_at = await _stored(pool, station_id)
     second = await _start_ingest(env)
     try:
+        await produced
         await wait_until(lambda: _over(pool, station_id, READINGS), timeout_s=180)
     finally:
         second.send_signal(signal.SIGTERM)
@@ -123,11 +131,11 @@ async def test_a_killed_ingestor_resumes_without_loss_or_duplicates(
             await store.upsert_station(conn, station)
         await ensure_topics(bootstrap, topics.PARTITIONS, topics.COMPACTED)
         levels = _levels()
-        await _produce_all(bootstrap, station.id, levels)
+        produced = asyncio.create_task(_produce_all(bootstrap, station.id, levels))
         env = {**os.environ, "DISASTER_KAFKA": bootstrap, "DISASTER_DATABASE_URL": url,
                "DISASTER_GROUP_PREFIX": f"crash-{uuid.uuid4().hex[:6]}",
                "DISASTER_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
-        killed_at = await _kill_midway_and_resume(env, pool, station.id)
+        killed_at = await _kill_midway_and_resume(env, pool, station.id, produced)
         assert killed_at < READINGS, "the kill came too late to interrupt the stream"
         assert await _stored(pool, station.id) == READINGS
         got = await _stage_changes(pool, station.id)
@@ -135,6 +143,6 @@ async def test_a_killed_ingestor_resumes_without_loss_or_duplicates(
         await pool.close()
         broker.stop()
     expected = _expected_changes(levels, station.thresholds)
-    assert len(expected) == 40  # 10 rises through all four stages
+    assert len(expected) == 80  # 20 rises through all four stages
     assert got == expected
     assert RiverStage.DANGER in {stage for stage, _ in got}
