@@ -15,7 +15,7 @@ from importlib import resources
 
 import asyncpg
 
-__all__ = ["Migration", "apply_migrations", "available_migrations", "create_pool"]
+__all__ = ["Migration", "apply_migrations", "available_migrations", "connect", "create_pool"]
 
 _log = logging.getLogger(__name__)
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -92,6 +92,13 @@ async def create_pool(database_url: str, *, attempts: int = 5) -> asyncpg.Pool:
             await asyncio.sleep(min(0.2 * 2**attempt, 3.0))
     msg = "attempts must be at least 1"
     raise ValueError(msg)
+
+
+async def connect(database_url: str) -> asyncpg.Connection:
+    """Open one connection that exchanges jsonb as Python values, like the pool's."""
+    conn = await asyncpg.connect(database_url)
+    await _init_connection(conn)
+    return conn
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -36,6 +36,7 @@ from disaster.observations_api import routes as observation_routes
 from disaster.openapi import openapi_document
 from disaster.sensors_api import routes as sensor_routes
 from disaster.settings import Settings
+from disaster.shelters_api import routes as shelter_routes
 
 __all__ = ["BROADCASTER", "create_app"]
 
@@ -213,4 +214,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(incident_routes)
     app.add_routes(sensor_routes)
     app.add_routes(observation_routes)
+    app.add_routes(shelter_routes)
     return app

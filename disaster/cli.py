@@ -12,11 +12,14 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from disaster import shelter_store
+from disaster._pg import connect
 from disaster.demo import run_demo
 from disaster.domain import InvalidInputError, SettingsError
 from disaster.embedded import embedded_stack
 from disaster.services import ROLES, Role, Running, migrate, running_services
 from disaster.settings import Settings, load_settings
+from evac.shelters import shelters_from_file
 from ingest.inspect import inspect_input
 
 __all__ = ["main"]
@@ -32,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run one role (or all) until stopped")
     serve.add_argument("--role", choices=ROLES, default="all")
     commands.add_parser("migrate", help="apply pending database migrations")
+    city = commands.add_parser("city", help="load the city: shelters (roads: see import)")
+    city_commands = city.add_subparsers(dest="city_command", required=True)
+    shelters = city_commands.add_parser(
+        "import-shelters", help="import a shelter list (recommended-dataset CSV, GSI GeoJSON)"
+    )
+    shelters.add_argument("file", type=Path)
     inspect = commands.add_parser(
         "inspect", help="parse an input file (JMA XML, CAP, NGSI, a reading...) and print it"
     )
@@ -55,9 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"disaster: {exc}", file=sys.stderr)
         return 2
-    with embedded_stack(settings, with_kafka=args.command != "migrate") as resolved:
+    needs_kafka = args.command not in ("migrate", "city")
+    with embedded_stack(settings, with_kafka=needs_kafka) as resolved:
         if args.command == "migrate":
             return _run(_migrate(resolved))
+        if args.command == "city":
+            return _run(_import_shelters(resolved, args.file))
         if args.command == "serve":
             return _run(_serve(resolved, args.role))
         return _run(_demo(resolved, once=args.once, interval_s=args.interval_s))
@@ -99,6 +111,26 @@ async def _migrate(settings: Settings) -> int:
     assert settings.database_url is not None
     applied = await migrate(settings.database_url)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return 0
+
+
+async def _import_shelters(settings: Settings, path: Path) -> int:
+    """Import a shelter list into the database; refused rows are listed, the rest kept."""
+    try:
+        imported = shelters_from_file(path)
+    except InvalidInputError as exc:
+        print(f"disaster: {path} is rejected: {exc.reason}", file=sys.stderr)
+        return 1
+    assert settings.database_url is not None
+    await migrate(settings.database_url)
+    conn = await connect(settings.database_url)
+    try:
+        count = await shelter_store.upsert_shelters(conn, imported.shelters)
+    finally:
+        await conn.close()
+    print(f"imported {count} shelters ({imported.source_format}) from {path}")
+    for row, reason in imported.rejected_rows:
+        print(f"  row {row} refused: {reason}", file=sys.stderr)
     return 0
 
 

@@ -9,9 +9,11 @@ from pydantic.json_schema import models_json_schema
 from disaster import __version__
 from disaster.domain import Alert, Station, Subscriber, SubscriberIn
 from disaster.domain.incident import IncidentReport
+from disaster.domain.shelter import Shelter
 from disaster.domain.weather import WeatherReport
 from disaster.incidents_api import ResolutionIn
 from disaster.sensors_api import SensorIn
+from disaster.shelters_api import ShelterStatusIn
 
 __all__ = ["openapi_document"]
 
@@ -32,8 +34,11 @@ _ERROR = _json(_ref("Error"), "The request is malformed; `reason` says why")
 def openapi_document() -> dict[str, Any]:
     """Return the document; it is built from the same models the handlers validate with."""
     _, defs = models_json_schema(
-        [(m, "serialization") for m in (Alert, Subscriber, Station, WeatherReport)]
-        + [(m, "validation") for m in (SubscriberIn, IncidentReport, ResolutionIn, SensorIn)],
+        [(m, "serialization") for m in (Alert, Subscriber, Station, WeatherReport, Shelter)]
+        + [
+            (m, "validation")
+            for m in (SubscriberIn, IncidentReport, ResolutionIn, SensorIn, ShelterStatusIn)
+        ],
         ref_template=_REF,
     )
     schemas = defs["$defs"]
@@ -143,6 +148,21 @@ def _ingest_paths() -> dict[str, Any]:
             "parameters": _query("since", "until", "area_code", "mode", "current", "limit"),
             "responses": {"200": _json({"type": "array", "items": _ref("WeatherReport")},
                                        "Reports"), "400": _ERROR}}},
+        "/api/v1/shelters": {"get": {
+            "summary": "Shelters", "parameters": _query("hazard", "open"),
+            "responses": {"200": _json({"type": "array", "items": _ref("Shelter")}, "Shelters"),
+                          "400": _ERROR}}},
+        "/api/v1/shelters/{id}": {
+            "get": {"summary": "One shelter", "parameters": path_id,
+                    "responses": {"200": _json(_ref("Shelter"), "The shelter"), "404": _ERROR}},
+            "put": {"summary": "Create or replace a shelter", "parameters": path_id,
+                    "requestBody": _body("Shelter"),
+                    "responses": {"200": _json(_ref("Shelter"), "Stored"), "422": _ERROR}},
+            "patch": {"summary": "Open or close a shelter and report its occupancy",
+                      "parameters": path_id, "requestBody": _body("ShelterStatusIn"),
+                      "responses": {"200": _json(_ref("Shelter"), "Updated"), "404": _ERROR,
+                                    "422": _ERROR}},
+        },
         "/api/v1/events": {"get": {
             "summary": "Hazard events of every stream",
             "parameters": _query("kind", "since", "until", "limit"), "responses": listing}},
