@@ -16,9 +16,11 @@ from disaster import shelter_store
 from disaster._pg import connect
 from disaster.demo import run_demo
 from disaster.domain import InvalidInputError, SettingsError
+from disaster.domain.shelter import Shelter
 from disaster.embedded import embedded_stack
 from disaster.services import ROLES, Role, Running, migrate, running_services
 from disaster.settings import Settings, load_settings
+from evac.city import import_osm, make_town, town_shelters
 from evac.shelters import shelters_from_file
 from ingest.inspect import inspect_input
 
@@ -35,8 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run one role (or all) until stopped")
     serve.add_argument("--role", choices=ROLES, default="all")
     commands.add_parser("migrate", help="apply pending database migrations")
-    city = commands.add_parser("city", help="load the city: shelters (roads: see import)")
+    city = commands.add_parser("city", help="load the city: roads and shelters")
     city_commands = city.add_subparsers(dest="city_command", required=True)
+    roads = city_commands.add_parser("import", help="import roads from an OSM .osm or .osm.pbf")
+    roads.add_argument("file", type=Path)
+    town = city_commands.add_parser("generate", help="generate the synthetic demo town")
+    town.add_argument("--seed", type=int, default=0)
+    town.add_argument("--size", type=int, default=None, help="grid size (512: ~1M edges)")
     shelters = city_commands.add_parser(
         "import-shelters", help="import a shelter list (recommended-dataset CSV, GSI GeoJSON)"
     )
@@ -69,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return _run(_migrate(resolved))
         if args.command == "city":
-            return _run(_import_shelters(resolved, args.file))
+            return _run(_city(resolved, args))
         if args.command == "serve":
             return _run(_serve(resolved, args.role))
         return _run(_demo(resolved, once=args.once, interval_s=args.interval_s))
@@ -114,6 +121,35 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
+async def _city(settings: Settings, args: argparse.Namespace) -> int:
+    if args.city_command == "import-shelters":
+        return await _import_shelters(settings, args.file)
+    if args.city_command == "import":
+        try:
+            graph = import_osm(args.file, settings.graph_path)
+        except (OSError, RuntimeError, ValueError) as exc:
+            print(f"disaster: {args.file} is rejected: {exc}", file=sys.stderr)
+            return 1
+        print(f"{graph.n_nodes} nodes, {graph.n_edges} edges written to {settings.graph_path}")
+        return 0
+    town = make_town(settings.graph_path, seed=args.seed, size=args.size)
+    shelters = town_shelters(town, seed=args.seed)
+    await _store_shelters(settings, shelters)
+    print(f"town of {town.graph.n_edges} edges written to {settings.graph_path}; "
+          f"{len(shelters)} shelters stored")  # fmt: skip
+    return 0
+
+
+async def _store_shelters(settings: Settings, shelters: list[Shelter]) -> int:
+    assert settings.database_url is not None
+    await migrate(settings.database_url)
+    conn = await connect(settings.database_url)
+    try:
+        return await shelter_store.upsert_shelters(conn, shelters)
+    finally:
+        await conn.close()
+
+
 async def _import_shelters(settings: Settings, path: Path) -> int:
     """Import a shelter list into the database; refused rows are listed, the rest kept."""
     try:
@@ -121,13 +157,7 @@ async def _import_shelters(settings: Settings, path: Path) -> int:
     except InvalidInputError as exc:
         print(f"disaster: {path} is rejected: {exc.reason}", file=sys.stderr)
         return 1
-    assert settings.database_url is not None
-    await migrate(settings.database_url)
-    conn = await connect(settings.database_url)
-    try:
-        count = await shelter_store.upsert_shelters(conn, imported.shelters)
-    finally:
-        await conn.close()
+    count = await _store_shelters(settings, imported.shelters)
     print(f"imported {count} shelters ({imported.source_format}) from {path}")
     for row, reason in imported.rejected_rows:
         print(f"  row {row} refused: {reason}", file=sys.stderr)

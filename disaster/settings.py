@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     jma_levels_file: Path | None = Field(
         default=None, description="JSON map of JMA kind names to 警戒レベル; unset = packaged"
     )
+    city_graph: Path | None = Field(
+        default=None, description="road graph file; unset = city.graph in the state directory"
+    )
     sensor_watch_period_s: float = Field(default=10.0, gt=0.0, le=3600.0)
     mqtt_url: str | None = Field(
         default=None, description="mqtt://host:port/topic-filter to bridge into sensor.raw"
@@ -75,6 +78,11 @@ class Settings(BaseSettings):
                 msg = f"DISASTER_KAFKA must be host:port[,host:port], got {server.strip()!r}"
                 raise ValueError(msg)
         return value
+
+    @property
+    def graph_path(self) -> Path:
+        """Return where the city's road graph file is."""
+        return self.city_graph or self.state_dir / "city.graph"
 
     @field_validator("mqtt_url")
     @classmethod

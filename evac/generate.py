@@ -26,6 +26,7 @@ import numpy.typing as npt
 from shapely import affinity
 from shapely.geometry import LineString, Polygon
 
+from disaster.domain.shelter import HAZARDS
 from evac.graph import (
     BRIDGE,
     CAR,
@@ -46,16 +47,6 @@ from evac.graph import (
 __all__ = ["BENCH_SIZE", "HAZARDS", "Town", "TownShelter", "generate_town"]
 
 #: Hazard types a shelter may be designated for (the eight of the GSI shelter data).
-HAZARDS: tuple[str, ...] = (
-    "flood",
-    "landslide",
-    "storm_surge",
-    "earthquake",
-    "tsunami",
-    "fire",
-    "inland_flood",
-    "volcano",
-)
 #: A ``size`` that gives over a million directed edges (for benchmarks).
 BENCH_SIZE = 512
 
