@@ -34,6 +34,8 @@ from disaster.domain import Station, SubscriberIn
 from disaster.incidents_api import routes as incident_routes
 from disaster.observations_api import routes as observation_routes
 from disaster.openapi import openapi_document
+from disaster.route_api import ROUTES_STATE, LiveRoutes
+from disaster.route_api import routes as route_routes
 from disaster.sensors_api import routes as sensor_routes
 from disaster.settings import Settings
 from disaster.shelters_api import routes as shelter_routes
@@ -215,4 +217,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(sensor_routes)
     app.add_routes(observation_routes)
     app.add_routes(shelter_routes)
+    app[ROUTES_STATE] = LiveRoutes(settings)
+    app.add_routes(route_routes)
     return app

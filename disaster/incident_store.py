@@ -13,6 +13,7 @@ from disaster.domain.incident import SEVERITY_ORDER, IncidentReport, OpenInciden
 from disaster.domain.roads import RoadClosure, closure_geometry
 
 __all__ = [
+    "closures_written_since",
     "create_incident",
     "incident_by_id",
     "incident_of_report",
@@ -141,7 +142,8 @@ async def upsert_road_closure(conn: asyncpg.Connection, closure: RoadClosure) ->
         """INSERT INTO road_closures (id, source, source_id, geometry, reason, active, changed_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (id) DO UPDATE SET active = EXCLUDED.active, reason = EXCLUDED.reason,
-               geometry = EXCLUDED.geometry, changed_at = EXCLUDED.changed_at""",
+               geometry = EXCLUDED.geometry, changed_at = EXCLUDED.changed_at,
+               written_at = now()""",
         closure.id, closure.source, closure.source_id, closure.geometry, closure.reason,
         closure.active, closure.changed_at,
     )  # fmt: skip
@@ -154,3 +156,21 @@ async def road_closure_by_id(conn: asyncpg.Connection, closure_id: str) -> RoadC
         return None
     fields = ("id", "source", "source_id", "geometry", "reason", "active", "changed_at")
     return RoadClosure.model_validate({k: row[k] for k in fields})
+
+
+async def closures_written_since(
+    conn: asyncpg.Connection, since: datetime | None
+) -> tuple[list[RoadClosure], datetime | None]:
+    """Return the closures written at or after ``since`` (every active one when None), and the
+    newest write time seen. Callers pass back a time a little earlier than that, since
+    transactions commit out of timestamp order; applying a closure twice changes nothing."""
+    rows = await conn.fetch(
+        """SELECT * FROM road_closures
+           WHERE ($1::timestamptz IS NULL AND active) OR written_at >= $1
+           ORDER BY written_at, id""",
+        since,
+    )
+    fields = ("id", "source", "source_id", "geometry", "reason", "active", "changed_at")
+    closures = [RoadClosure.model_validate({k: r[k] for k in fields}) for r in rows]
+    newest = max((r["written_at"] for r in rows), default=since)
+    return closures, newest

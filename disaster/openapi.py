@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 from disaster import __version__
 from disaster.domain import Alert, Station, Subscriber, SubscriberIn
 from disaster.domain.incident import IncidentReport
+from disaster.domain.route import RouteAnswer
 from disaster.domain.shelter import Shelter
 from disaster.domain.weather import WeatherReport
 from disaster.incidents_api import ResolutionIn
@@ -34,7 +35,10 @@ _ERROR = _json(_ref("Error"), "The request is malformed; `reason` says why")
 def openapi_document() -> dict[str, Any]:
     """Return the document; it is built from the same models the handlers validate with."""
     _, defs = models_json_schema(
-        [(m, "serialization") for m in (Alert, Subscriber, Station, WeatherReport, Shelter)]
+        [
+            (m, "serialization")
+            for m in (Alert, Subscriber, Station, WeatherReport, Shelter, RouteAnswer)
+        ]
         + [
             (m, "validation")
             for m in (SubscriberIn, IncidentReport, ResolutionIn, SensorIn, ShelterStatusIn)
@@ -163,6 +167,12 @@ def _ingest_paths() -> dict[str, Any]:
                       "responses": {"200": _json(_ref("Shelter"), "Updated"), "404": _ERROR,
                                     "422": _ERROR}},
         },
+        "/api/v1/route": {"get": {
+            "summary": "A resident's way to the nearest open shelter fit for the hazard, "
+                       "on the roads as they are now (closures applied)",
+            "parameters": _query("from", "profile", "hazard"),
+            "responses": {"200": _json(_ref("RouteAnswer"), "The route, or why there is none"),
+                          "400": _ERROR, "503": _ERROR}}},
         "/api/v1/events": {"get": {
             "summary": "Hazard events of every stream",
             "parameters": _query("kind", "since", "until", "limit"), "responses": listing}},

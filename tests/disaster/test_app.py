@@ -79,6 +79,7 @@ async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -
         "/api/v1/incidents/{id}/resolve",
         "/api/v1/sensors/{id}",
         "/api/v1/sensors/readings",
+        "/api/v1/route",
         "/api/v1/shelters",
         "/api/v1/shelters/{id}",
         "/api/v1/weather/reports",

@@ -1,0 +1,90 @@
+"""``GET /api/v1/route``: a resident's way to a shelter on the roads as they are now.
+
+The router is built on first use from the city's graph file, the shelters and the active road
+closures in Postgres; before each answer it takes in what changed since (closures by their
+change time, shelters by theirs), so every web process routes on the same live picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import asyncpg
+from aiohttp import web
+
+from disaster import incident_store, shelter_store
+from disaster._http import POOL, choice_param, error, json_response
+from disaster.domain import GeoPoint
+from disaster.domain.shelter import HAZARDS
+from disaster.settings import Settings
+from evac.graph import load_graph
+from evac.profiles import PROFILES
+from evac.router import LiveRouter
+
+__all__ = ["ROUTES_STATE", "LiveRoutes", "routes"]
+
+routes = web.RouteTableDef()
+#: Re-read closures written this long before the newest seen: commits land out of time order.
+_COMMIT_SLACK = timedelta(seconds=10)
+
+
+class LiveRoutes:
+    """One process's router and the change times it has caught up to."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._router: LiveRouter | None = None
+        self._closures_seen: datetime | None = None
+        self._shelters_seen: datetime | None = None
+        self._lock = asyncio.Lock()
+
+    async def route(self, pool: asyncpg.Pool, origin: GeoPoint, profile: str, hazard: str) -> dict:
+        """Return the route answer as JSON, catching up with closures and shelters first."""
+        async with self._lock:
+            async with pool.acquire() as conn:
+                router = await self._current(conn)
+            answer = await asyncio.to_thread(router.route, origin, profile, hazard)  # type: ignore[arg-type]
+        return answer.model_dump(mode="json")
+
+    async def _current(self, conn: asyncpg.Connection) -> LiveRouter:
+        shelters_at = await conn.fetchval("SELECT max(updated_at) FROM shelters")
+        if self._router is None:
+            path = self._settings.graph_path
+            if not path.exists():
+                msg = f"no city loaded ({path} missing): run `disaster city import` or `generate`"
+                raise error(web.HTTPServiceUnavailable, msg)
+            graph = await asyncio.to_thread(load_graph, path)
+            shelters = await shelter_store.all_shelters(conn)
+            self._router = await asyncio.to_thread(LiveRouter, graph, shelters)
+            self._shelters_seen = shelters_at
+        elif shelters_at != self._shelters_seen:
+            self._router.set_shelters(await shelter_store.all_shelters(conn))
+            self._shelters_seen = shelters_at
+        since = None if self._closures_seen is None else self._closures_seen - _COMMIT_SLACK
+        closures, newest = await incident_store.closures_written_since(conn, since)
+        for closure in closures:
+            self._router.apply(closure)
+        self._closures_seen = newest or self._closures_seen
+        return self._router
+
+
+ROUTES_STATE = web.AppKey("live_routes", LiveRoutes)
+
+
+@routes.get("/api/v1/route")
+async def get_route(request: web.Request) -> web.Response:
+    """``from=LAT,LON``, ``profile`` (walk, slow_walk, wheelchair, car), ``hazard``."""
+    origin = _origin(request.query.get("from", ""))
+    profile = choice_param(request, "profile", PROFILES) or "walk"
+    hazard = choice_param(request, "hazard", HAZARDS) or "flood"
+    answer = await request.app[ROUTES_STATE].route(request.app[POOL], origin, profile, hazard)
+    return json_response(answer)
+
+
+def _origin(raw: str) -> GeoPoint:
+    try:
+        lat, lon = (float(v) for v in raw.split(","))
+        return GeoPoint(lat=lat, lon=lon)
+    except ValueError:
+        raise error(web.HTTPBadRequest, "from must be LAT,LON in degrees") from None

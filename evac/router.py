@@ -1,0 +1,161 @@
+"""The live router: the road graph as it is now, and each resident's way to a shelter.
+
+Per (profile, hazard) it keeps every node's time to the nearest open shelter designated for the
+hazard and with room left, and its next hop; a resident's route is then a walk along next hops.
+Closures apply in place: only the part of each tree they touch is recomputed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from disaster.domain import GeoPoint
+from disaster.domain.roads import RoadClosure
+from disaster.domain.route import RouteAnswer
+from disaster.domain.shelter import Hazard, Shelter
+from evac.closures import ClosureIndex
+from evac.graph import RoadGraph
+from evac.profiles import PROFILES, travel_time_s
+from evac.snap import EdgeIndex, Snap
+from evac.solver import (
+    Route,
+    ShelterTimes,
+    close_edges,
+    nearest_shelter_times,
+    reopen_edges,
+    route,
+    search_graph,
+)
+
+__all__ = ["LiveRouter"]
+
+_SHELTER_REACH_M = 300.0  # a shelter further than this from any road is not reachable by road
+
+
+class LiveRouter:
+    """Routes on one city's graph, kept current with closures and shelter changes."""
+
+    def __init__(self, graph: RoadGraph, shelters: Iterable[Shelter]) -> None:
+        self.graph = graph
+        self._tails = graph.edge_source()
+        self._search = search_graph(graph.indptr, graph.indices)
+        self._base = {name: travel_time_s(graph, p) for name, p in PROFILES.items()}
+        self._snaps: dict[str, EdgeIndex] = {}
+        self._closure_index: ClosureIndex | None = None
+        self._closures: dict[str, npt.NDArray[np.int64]] = {}
+        self._closed = np.zeros(graph.n_edges, dtype=np.int32)  # active closures per edge
+        self._solutions: dict[tuple[str, str], ShelterTimes] = {}
+        self.set_shelters(shelters)
+
+    def set_shelters(self, shelters: Iterable[Shelter]) -> None:
+        """Replace the shelter list (opened, closed, filled); the trees are rebuilt lazily."""
+        self._shelters = list(shelters)
+        anyone = EdgeIndex(self.graph)
+        self._shelter_nodes = [self._nearest_node(anyone.snap(s.location.lon, s.location.lat))
+                               for s in self._shelters]  # fmt: skip
+        self._solutions.clear()
+
+    def apply(self, closure: RoadClosure) -> int:
+        """Close or reopen the edges of a closure; return how many edges changed state."""
+        before = self._closures.pop(closure.id, np.empty(0, dtype=np.int64))
+        np.subtract.at(self._closed, before, 1)
+        after = self._edges_of(closure) if closure.active else np.empty(0, dtype=np.int64)
+        np.add.at(self._closed, after, 1)
+        if after.size:
+            self._closures[closure.id] = after
+        touched = np.union1d(before, after)
+        now_closed = touched[self._closed[touched] > 0]
+        now_open = touched[self._closed[touched] == 0]
+        for (profile, _hazard), times in self._solutions.items():
+            if now_closed.size:
+                close_edges(times, now_closed)
+            if now_open.size:
+                reopen_edges(times, now_open, self._base[profile][now_open])
+        return int(now_closed.size + now_open.size)
+
+    def route(self, origin: GeoPoint, profile: str, hazard: Hazard) -> RouteAnswer:
+        """Return the way from ``origin`` to the nearest fit shelter, or why there is none."""
+        answer = RouteAnswer(profile=profile, hazard=hazard, origin=origin)
+        chosen = self._fit_shelters(hazard)
+        if not chosen:
+            reason = f"no open shelter designated for {hazard} with room left"
+            return answer.model_copy(update={"reason": reason})
+        snap = self._snapper(profile).snap(origin.lon, origin.lat)
+        times = self._times(profile, hazard)
+        start, lead_s, lead_m = self._best_entry(snap, times, profile)
+        if start < 0:
+            reason = "cut off: closures leave no open road to a suitable shelter"
+            return answer.model_copy(update={"reason": reason})
+        path = route(times, start)
+        shelter = self._shelters[chosen[path.source]]
+        return answer.model_copy(update=self._describe(origin, snap, path, shelter, lead_s, lead_m))
+
+    def _fit_shelters(self, hazard: str) -> list[int]:
+        return [
+            i for i, s in enumerate(self._shelters)
+            if s.open and hazard in s.hazards and self._shelter_nodes[i] >= 0
+            and (s.capacity is None or s.occupancy < s.capacity)
+        ]  # fmt: skip
+
+    def _times(self, profile: str, hazard: Hazard) -> ShelterTimes:
+        key = (profile, hazard)
+        if key not in self._solutions:
+            weights = np.where(self._closed > 0, np.inf, self._base[profile])
+            nodes = [self._shelter_nodes[i] for i in self._fit_shelters(hazard)]
+            self._solutions[key] = nearest_shelter_times(self._search, weights, nodes)
+        return self._solutions[key]
+
+    def _snapper(self, profile: str) -> EdgeIndex:
+        if profile not in PROFILES:
+            msg = f"unknown profile {profile!r}; known: {', '.join(PROFILES)}"
+            raise ValueError(msg)
+        if profile not in self._snaps:
+            self._snaps[profile] = EdgeIndex(self.graph, allowed=np.isfinite(self._base[profile]))
+        return self._snaps[profile]
+
+    def _best_entry(
+        self, snap: Snap, times: ShelterTimes, profile: str
+    ) -> tuple[int, float, float]:
+        """Enter the graph at the snapped edge's tail or head, whichever arrives sooner."""
+        edge = snap.edge
+        tail, head = int(self.graph.edge_source()[edge]), int(self.graph.indices[edge])
+        edge_s, edge_m = float(self._base[profile][edge]), float(self.graph.length_m[edge])
+        options = [(snap.fraction * edge_s + times.dist_s[tail], tail, snap.fraction * edge_m),
+                   ((1 - snap.fraction) * edge_s + times.dist_s[head], head,
+                    (1 - snap.fraction) * edge_m)]  # fmt: skip
+        best_s, node, lead_m = min(options)
+        if not np.isfinite(best_s):
+            return -1, 0.0, 0.0
+        return node, best_s - float(times.dist_s[node]), lead_m
+
+    def _nearest_node(self, snap: Snap) -> int:
+        if snap.distance_m > _SHELTER_REACH_M:
+            return -1
+        edge = snap.edge
+        return int(
+            self.graph.edge_source()[edge] if snap.fraction < 0.5 else self.graph.indices[edge]
+        )
+
+    def _edges_of(self, closure: RoadClosure) -> npt.NDArray[np.int64]:
+        if self._closure_index is None:
+            self._closure_index = ClosureIndex(self.graph)
+        return self._closure_index.edges_for(closure.geometry)
+
+    def _describe(
+        self, origin: GeoPoint, snap: Snap, path: Route, shelter: Shelter, lead_s: float,
+        lead_m: float,
+    ) -> dict[str, object]:  # fmt: skip
+        nodes, edges = path.nodes, path.edges
+        coords = [[origin.lon, origin.lat], [snap.lon, snap.lat]]
+        coords += [[float(self.graph.node_lon[n]), float(self.graph.node_lat[n])] for n in nodes]
+        coords.append([shelter.location.lon, shelter.location.lat])
+        metres = lead_m + float(self.graph.length_m[edges].sum())
+        seconds = lead_s + float(path.time_s)
+        return {
+            "shelter_id": shelter.id, "shelter_name": shelter.name,
+            "distance_m": round(metres, 1), "minutes": round(seconds / 60, 1),
+            "waypoints": {"type": "LineString", "coordinates": coords},
+        }  # fmt: skip

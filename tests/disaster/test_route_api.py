@@ -1,0 +1,62 @@
+"""GET /api/v1/route on the generated town, catching up with closures written to Postgres."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import aiohttp
+import numpy as np
+import shapely
+
+from disaster import incident_store
+from disaster.domain.roads import RoadClosure
+from disaster.services import Running
+from disaster.settings import Settings
+from evac.city import make_town, town_shelters
+from tests.support import wait_until
+
+
+async def test_route_answers_and_follows_a_closure(
+    running: Running, settings: Settings, http: aiohttp.ClientSession
+) -> None:
+    town = make_town(settings.graph_path, seed=0)
+    for shelter in town_shelters(town):
+        body = shelter.model_dump(mode="json")
+        async with http.put(f"/api/v1/shelters/{shelter.id}", json=body) as resp:
+            assert resp.status == 200
+    lat = float(shapely.get_coordinates(town.river.exterior)[:, 1].min()) - 0.002
+    lon = float(np.median(town.graph.node_lon))
+    params = {"from": f"{lat},{lon}", "profile": "walk", "hazard": "flood"}
+    async with http.get("/api/v1/route", params=params) as resp:
+        assert resp.status == 200, await resp.text()
+        first = await resp.json()
+    assert first["reason"] is None
+    assert first["waypoints"]["type"] == "LineString"
+
+    ring = shapely.Point(lon, lat).buffer(0.0015).difference(shapely.Point(lon, lat).buffer(0.0012))
+    moat = RoadClosure(id="moat-api", source="incident", source_id="t", reason="flooded",
+                       geometry=shapely.geometry.mapping(ring), active=True,
+                       changed_at=datetime.now(UTC))  # fmt: skip
+    async with running.pool.acquire() as conn:
+        await incident_store.upsert_road_closure(conn, moat)
+
+    async def cut_off() -> bool:
+        async with http.get("/api/v1/route", params=params) as resp:
+            return (await resp.json())["reason"] is not None
+
+    await wait_until(cut_off, timeout_s=30)
+    async with running.pool.acquire() as conn:
+        await incident_store.upsert_road_closure(conn, moat.model_copy(update={"active": False}))
+
+    async def restored() -> bool:
+        async with http.get("/api/v1/route", params=params) as resp:
+            return await resp.json() == first
+
+    await wait_until(restored, timeout_s=30)
+
+
+async def test_bad_route_requests_get_400(http: aiohttp.ClientSession) -> None:
+    for params in ({"from": "north"}, {"from": "35.5,140.0", "profile": "jetpack"},
+                   {"from": "35.5,140.0", "hazard": "zombies"}):  # fmt: skip
+        async with http.get("/api/v1/route", params=params) as resp:
+            assert resp.status == 400
