@@ -8,19 +8,22 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from disaster import shelter_store
+from disaster import incident_store, shelter_store
 from disaster._pg import connect
 from disaster.demo import run_demo
-from disaster.domain import InvalidInputError, SettingsError
-from disaster.domain.shelter import Shelter
+from disaster.domain import GeoPoint, InvalidInputError, SettingsError
+from disaster.domain.shelter import HAZARDS, Shelter
 from disaster.embedded import embedded_stack
 from disaster.services import ROLES, Role, Running, migrate, running_services
 from disaster.settings import Settings, load_settings
 from evac.city import import_osm, make_town, town_shelters
+from evac.graph import load_graph
+from evac.profiles import PROFILES
+from evac.router import LiveRouter
 from evac.shelters import shelters_from_file
 from ingest.inspect import inspect_input
 
@@ -48,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
         "import-shelters", help="import a shelter list (recommended-dataset CSV, GSI GeoJSON)"
     )
     shelters.add_argument("file", type=Path)
+    way = commands.add_parser("route", help="a resident's route to a shelter, now")
+    way.add_argument("--from", dest="origin", required=True, help="LAT,LON in degrees")
+    way.add_argument("--profile", default="walk", choices=sorted(PROFILES))
+    way.add_argument("--hazard", default="flood", choices=HAZARDS)
     inspect = commands.add_parser(
         "inspect", help="parse an input file (JMA XML, CAP, NGSI, a reading...) and print it"
     )
@@ -71,15 +78,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"disaster: {exc}", file=sys.stderr)
         return 2
-    needs_kafka = args.command not in ("migrate", "city")
+    needs_kafka = args.command in ("serve", "demo")
     with embedded_stack(settings, with_kafka=needs_kafka) as resolved:
-        if args.command == "migrate":
-            return _run(_migrate(resolved))
-        if args.command == "city":
-            return _run(_city(resolved, args))
-        if args.command == "serve":
-            return _run(_serve(resolved, args.role))
-        return _run(_demo(resolved, once=args.once, interval_s=args.interval_s))
+        return _run(_command(resolved, args))
+
+
+def _command(settings: Settings, args: argparse.Namespace) -> Coroutine[Any, Any, int]:
+    """Return the coroutine that carries out a command needing the stack."""
+    commands: dict[str, Callable[[], Coroutine[Any, Any, int]]] = {
+        "migrate": lambda: _migrate(settings),
+        "city": lambda: _city(settings, args),
+        "route": lambda: _route(settings, args.origin, args.profile, args.hazard),
+        "serve": lambda: _serve(settings, args.role),
+        "demo": lambda: _demo(settings, once=args.once, interval_s=args.interval_s),
+    }
+    return commands[args.command]()
 
 
 def _inspect(path: Path) -> int:
@@ -138,6 +151,34 @@ async def _city(settings: Settings, args: argparse.Namespace) -> int:
     print(f"town of {town.graph.n_edges} edges written to {settings.graph_path}; "
           f"{len(shelters)} shelters stored")  # fmt: skip
     return 0
+
+
+async def _route(settings: Settings, origin: str, profile: str, hazard: str) -> int:
+    """Print the route answer as JSON (exit 1 when there is no route, with the reason)."""
+    try:
+        lat, lon = (float(v) for v in origin.split(","))
+        point = GeoPoint(lat=lat, lon=lon)
+    except ValueError:
+        print("disaster: --from must be LAT,LON in degrees", file=sys.stderr)
+        return 2
+    if not settings.graph_path.exists():
+        print(f"disaster: no city loaded ({settings.graph_path}): run `disaster city import` "
+              "or `disaster city generate`", file=sys.stderr)  # fmt: skip
+        return 1
+    assert settings.database_url is not None
+    await migrate(settings.database_url)
+    conn = await connect(settings.database_url)
+    try:
+        shelters = await shelter_store.all_shelters(conn)
+        closures, _ = await incident_store.closures_written_since(conn, None)
+    finally:
+        await conn.close()
+    router = LiveRouter(load_graph(settings.graph_path), shelters)
+    for closure in closures:
+        router.apply(closure)
+    answer = router.route(point, profile, hazard)  # type: ignore[arg-type]
+    print(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    return 0 if answer.reason is None else 1
 
 
 async def _store_shelters(settings: Settings, shelters: list[Shelter]) -> int:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import numpy as np
@@ -13,7 +16,7 @@ from disaster.domain.roads import RoadClosure
 from disaster.services import Running
 from disaster.settings import Settings
 from evac.city import make_town, town_shelters
-from tests.support import wait_until
+from tests.support import run_cli, wait_until
 
 
 async def test_route_answers_and_follows_a_closure(
@@ -60,3 +63,20 @@ async def test_bad_route_requests_get_400(http: aiohttp.ClientSession) -> None:
                    {"from": "35.5,140.0", "hazard": "zombies"}):  # fmt: skip
         async with http.get("/api/v1/route", params=params) as resp:
             assert resp.status == 400
+
+
+async def test_the_route_command_prints_the_answer(settings: Settings, tmp_path: Path) -> None:
+    env = {**os.environ, "DISASTER_DATABASE_URL": settings.database_url or "",
+           "DISASTER_STATE_DIR": str(tmp_path)}  # fmt: skip
+    code, out, err = await run_cli("city", "generate", env=env)
+    assert code == 0, err
+    code, out, err = await run_cli(
+        "route", "--from", "35.545,140.06", "--profile", "wheelchair", "--hazard", "flood", env=env
+    )
+    assert code == 0, err
+    answer = json.loads(out)
+    assert answer["profile"] == "wheelchair"
+    assert answer["shelter_id"].startswith("town0-")
+    code, _, err = await run_cli("route", "--from", "north", env=env)
+    assert code == 2
+    assert "LAT,LON" in err
