@@ -1,8 +1,10 @@
 """Numba kernels for nearest-shelter searches over CSR arrays; the Python layer is ``solver.py``.
 
-Every function here takes plain arrays (and scalars) and writes into arrays it is given, so that
-it compiles once (``cache=True``) and never meets a Python object. The wrapper validates,
-quantises, allocates and builds the reversed graph.
+Every kernel takes plain arrays (and scalars) and writes its results into arrays it is given,
+allocating only its own scratch (a bucket ring, a heap), so that it compiles once
+(``cache=True``) and never meets a Python object. The wrapper validates, quantises, allocates
+the outputs and builds the reversed graph. ``_prefetch`` is a compile-time intrinsic emitting
+``llvm.prefetch``: a hint with no effect on any result.
 
 Conventions shared by all kernels:
 
@@ -47,6 +49,7 @@ RECORD_WIDTH = 8
 _AFTER, _BEFORE = 5, 6  # bucket links of the Dial search, in the records
 _OUT_OF_QUEUE = -2  # _BEFORE of a node in no bucket
 _DETACHED = -2  # SOURCE of a node cut off by a repair and not yet re-attached
+_CACHED_BYTES = 1 << 20  # records up to a core's L2 cache gain nothing from prefetching
 
 
 # --- records --------------------------------------------------------------------------------
@@ -135,6 +138,16 @@ def _max_finite(weights):
 
 
 @njit(cache=True)
+def _ring_size(top):
+    """Return the bucket ring size: a power of two above the longest edge, so that a time's
+    bucket is ``time & (size - 1)`` rather than a division."""
+    size = 1
+    while size <= top:
+        size *= 2
+    return size
+
+
+@njit(cache=True)
 def _seeded_by_distance(seeds):
     """Return the seeded nodes (int64) in order of their start offset, for lazy seeding."""
     nodes = np.nonzero(seeds[SEED_DIST] < UNREACHED)[0]
@@ -146,28 +159,29 @@ def _seeded_by_distance(seeds):
 
 
 @njit(cache=True)
-def quantise_reversed(weights_s, rev_edge, quantum_s, out):
+def quantise_reversed(weights_s, rev_slot, quantum_s, out):
     """Quantise K weight arrays and lay them out in reversed slot order, in one pass.
 
-    weights_s (K, m) float64 seconds (inf = closed); out (K, m) int32 quanta, rounded to
-    nearest (as ``np.rint``), ``UNREACHED`` for inf. Returns (invalid, top): how many weights
-    are NaN, negative or too long for int32, and the largest finite quantised weight. Serial
-    on purpose: about 1 ms per million edges, less than a parallel region costs on a busy
-    machine.
+    weights_s (K, m) float64 seconds (inf = closed), in forward edge order; rev_slot (m,) int32
+    (see ``reverse_csr``); out (K, m) int32 quanta in reversed slot order, rounded to nearest
+    (as ``np.rint``), ``UNREACHED`` for inf. Returns (invalid, top): how many weights are NaN,
+    negative or too long for int32, and the largest finite quantised weight. Reads in order and
+    scatters the writes (faster than the reverse). Serial on purpose: about 2 ms per million
+    edges, less than a parallel region can cost on a busy machine.
     """
     invalid = 0
     top = 0
     for k in range(weights_s.shape[0]):
-        for j in range(rev_edge.size):
-            w = weights_s[k, rev_edge[j]]
+        for e in range(rev_slot.size):
+            w = weights_s[k, e]
             units = np.rint(w / quantum_s)
             if not w >= 0 or (units >= UNREACHED and w != np.inf):
                 invalid += 1
-                out[k, j] = UNREACHED
+                out[k, rev_slot[e]] = UNREACHED
             elif w == np.inf:
-                out[k, j] = UNREACHED
+                out[k, rev_slot[e]] = UNREACHED
             else:
-                out[k, j] = np.int32(units)
+                out[k, rev_slot[e]] = np.int32(units)
                 top = max(top, np.int32(units))
     return invalid, top
 
@@ -264,8 +278,8 @@ def _offer_seeds(order, start, d, seeds, records, head):
             if records[v, _BEFORE] == _OUT_OF_QUEUE:
                 queued += 1
             else:
-                _unlink(head, records, v, records[v, DIST] % head.size)
-            _push_front(head, records, v, d % head.size)
+                _unlink(head, records, v, records[v, DIST] & (head.size - 1))
+            _push_front(head, records, v, d & (head.size - 1))
             _assign(records, v, d, 0, -1, -1, s)
         start += 1
     return start, queued
@@ -299,9 +313,11 @@ def _run_buckets(order, seeds, rev_indptr, rev_indices, rev_edge, rev_weight, re
     A node popped earlier in a bucket is queued again if an equal-time offer has fewer hops or
     a smaller edge (only zero-weight edges can do that), which keeps the labels canonical;
     distances are final, so this never reopens an earlier bucket. The relaxation is written
-    out (see the module docstring) and runs about 30 % faster with the prefetches.
+    out (see the module docstring). Prefetching makes a search that overflows the cache about
+    30 % faster and one that fits about 30 % slower, hence ``deep``.
     """
     queued = next_seed = pops = 0
+    deep = records.nbytes > _CACHED_BYTES
     d = np.int64(0)
     while queued > 0 or next_seed < order.size:
         if queued == 0:
@@ -309,13 +325,14 @@ def _run_buckets(order, seeds, rev_indptr, rev_indices, rev_edge, rev_weight, re
         if next_seed < order.size and seeds[SEED_DIST, order[next_seed]] <= d:
             next_seed, seeded = _offer_seeds(order, next_seed, d, seeds, records, head)
             queued += seeded
-        b = d % head.size
+        b = d & (head.size - 1)
         while head[b] != -1:
             v = head[b]
             _unlink(head, records, v, b)
             queued -= 1
             pops += 1
-            _prefetch_ahead(head[b], rev_indptr, rev_indices, rev_weight, rev_edge, records)
+            if deep:
+                _prefetch_ahead(head[b], rev_indptr, rev_indices, rev_weight, rev_edge, records)
             hv, sv = records[v, HOPS] + 1, records[v, SOURCE]
             for j in range(rev_indptr[v], rev_indptr[v + 1]):
                 nd = d + rev_weight[j]
@@ -330,10 +347,10 @@ def _run_buckets(order, seeds, rev_indptr, rev_indices, rev_edge, rev_weight, re
                     continue
                 if records[z, _BEFORE] == _OUT_OF_QUEUE:
                     queued += 1
-                    _push_front(head, records, z, nd % head.size)
+                    _push_front(head, records, z, nd & (head.size - 1))
                 elif nd != dz:
-                    _unlink(head, records, z, dz % head.size)
-                    _push_front(head, records, z, nd % head.size)
+                    _unlink(head, records, z, dz & (head.size - 1))
+                    _push_front(head, records, z, nd & (head.size - 1))
                 _assign(records, z, nd, hv, v, e, sv)
         d += 1
     return pops
@@ -351,14 +368,15 @@ def dial_search(rev_indptr, rev_indices, rev_edge, rev_weight, seeds, records):
     seeds : (2, n) int32 start offsets (quanta) and source indices of the source nodes.
     records : (n, 8) int32 output, see the module docstring.
 
-    Integer times make each bucket one exact distance: a ring of max-weight + 1 buckets holds
-    every tentative distance at once, so a pop is O(1) instead of O(log n). Each node is in at
-    most one bucket (a doubly linked list in its record), so a decrease moves it and nothing
-    goes stale. Seeds enter when the scan reaches their offset; gaps between them are skipped.
+    Integer times make each bucket one exact distance: a ring of more buckets than the longest
+    edge holds every tentative distance at once, so a pop is O(1) instead of O(log n). Each
+    node is in at most one bucket (a doubly linked list in its record), so a decrease moves it
+    and nothing goes stale. Seeds enter when the scan reaches their offset; gaps between them
+    are skipped.
     """
     _reset(records)
     order = _seeded_by_distance(seeds)
-    head = np.full(_max_finite(rev_weight) + 1, -1, np.int32)
+    head = np.full(_ring_size(_max_finite(rev_weight)), -1, np.int32)
     return _run_buckets(order, seeds, rev_indptr, rev_indices, rev_edge, rev_weight, records, head)
 
 
@@ -421,7 +439,9 @@ def _grow(keys, nodes, need):
 
 
 @njit(cache=True)
-def _run_heap(rev_indptr, rev_indices, rev_edge, rev_weight, records, keys, nodes, size, log):  # noqa: PLR0913, PLR0917 - CSR, records, heap and log
+def _run_heap(  # noqa: PLR0913, PLR0917 - CSR, records, heap and log
+    rev_indptr, rev_indices, rev_edge, rev_weight, records, keys, nodes, size, log
+):
     """Run Dijkstra on lexicographic keys until the heap is empty; return the live pops.
 
     keys (int64) and nodes (int32) hold a heap of ``size`` entries. An entry whose key no longer

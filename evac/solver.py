@@ -174,7 +174,7 @@ def _profile_weights(graph: SearchGraph, weights_s: npt.ArrayLike, ndim: int) ->
     k = weights.shape[0] if ndim == 2 else 1
     weights = np.ascontiguousarray(weights.reshape(k, graph.n_edges))
     units = np.empty(weights.shape, dtype=np.int32)
-    invalid, top = _kernels.quantise_reversed(weights, graph.rev_edge, QUANTUM_S, units)
+    invalid, top = _kernels.quantise_reversed(weights, graph.rev_slot, QUANTUM_S, units)
     if invalid:
         quantise_times(weights)  # raises with the reason
     return units, int(top)

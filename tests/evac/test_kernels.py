@@ -80,7 +80,7 @@ def reverse(case: Case) -> Reversed:
 def units_of(weights_s: np.ndarray, rev: Reversed) -> np.ndarray:
     """Quantised weights in reversed slot order, (m,) int32."""
     out = np.empty((1, rev.edge.size), np.int32)
-    invalid, _ = k.quantise_reversed(weights_s[None, :], rev.edge, QUANTUM_S, out)
+    invalid, _ = k.quantise_reversed(weights_s[None, :], rev.slot, QUANTUM_S, out)
     assert invalid == 0
     return out[0]
 
@@ -230,7 +230,7 @@ def test_profiles_in_parallel_equal_one_at_a_time(case: Case, count: int) -> Non
     rev = reverse(case)
     weights = np.stack([case.weights_s * (1 + p) for p in range(count)])
     units = np.empty(weights.shape, np.int32)
-    k.quantise_reversed(weights, rev.edge, QUANTUM_S, units)
+    k.quantise_reversed(weights, rev.slot, QUANTUM_S, units)
     seeds = np.stack([seeds_of(case)] * count)
     records = np.empty((count, case.n, k.RECORD_WIDTH), np.int32)
     labels = np.empty((count, 5, case.n), np.int32)

@@ -307,25 +307,25 @@ def test_search_graph_rejects_bad_csr(indptr: np.ndarray, indices: np.ndarray, e
 
 
 @pytest.mark.parametrize(
-    ("weights", "sources", "options"),
+    ("weights", "sources", "options", "match"),
     [
-        ([np.nan], [1], {}),
-        ([-1.0], [1], {}),
-        ([1e12], [1], {}),
-        ([1.0, 2.0], [1], {}),
-        ([[1.0]], [1], {}),
-        ([1.0], [2], {}),
-        ([1.0], [-1], {}),
-        ([1.0], [1], {"offsets_s": [-1.0]}),
-        ([1.0], [1], {"offsets_s": [0.0, 0.0]}),
-        ([1.0], [1], {"queue": "fibonacci"}),
+        ([np.nan], [1], {}, "non-negative"),
+        ([-1.0], [1], {}, "non-negative"),
+        ([1e12], [1], {}, "quanta"),
+        ([1.0, 2.0], [1], {}, "weights_s must be"),
+        ([[1.0]], [1], {}, "weights_s must be"),
+        ([1.0], [2], {}, "sources must lie"),
+        ([1.0], [-1], {}, "sources must lie"),
+        ([1.0], [1], {"offsets_s": [-1.0]}, "non-negative"),
+        ([1.0], [1], {"offsets_s": [0.0, 0.0]}, "broadcast"),
+        ([1.0], [1], {"queue": "fibonacci"}, "queue must be"),
     ],
 )
 def test_nearest_shelter_times_rejects_bad_input(
-    weights: list, sources: list, options: dict
+    weights: list, sources: list, options: dict, match: str
 ) -> None:
     graph = solver.search_graph(*GRAPH)
-    with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
+    with pytest.raises(ValueError, match=match):
         solver.nearest_shelter_times(graph, weights, sources, **options)
 
 
