@@ -44,6 +44,7 @@ class LiveRouter:
         self._search = search_graph(graph.indptr, graph.indices)
         self._base = {name: travel_time_s(graph, p) for name, p in PROFILES.items()}
         self._snaps: dict[str, EdgeIndex] = {}
+        self._any_edge = EdgeIndex(graph)  # for placing shelters: built once, not per update
         self._closure_index: ClosureIndex | None = None
         self._closures: dict[str, npt.NDArray[np.int64]] = {}
         self._closed = np.zeros(graph.n_edges, dtype=np.int32)  # active closures per edge
@@ -53,9 +54,10 @@ class LiveRouter:
     def set_shelters(self, shelters: Iterable[Shelter]) -> None:
         """Replace the shelter list (opened, closed, filled); the trees are rebuilt lazily."""
         self._shelters = list(shelters)
-        anyone = EdgeIndex(self.graph)
-        self._shelter_nodes = [self._nearest_node(anyone.snap(s.location.lon, s.location.lat))
-                               for s in self._shelters]  # fmt: skip
+        self._shelter_nodes = [
+            self._nearest_node(self._any_edge.snap(s.location.lon, s.location.lat))
+            for s in self._shelters
+        ]
         self._solutions.clear()
 
     def apply(self, closure: RoadClosure) -> int:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer
+from hypothesis import strategies as st
 
 from disaster.domain import PolygonArea, Station, Thresholds
 
@@ -119,3 +120,15 @@ async def wait_for_readings(pool: asyncpg.Pool, station_id: str, count: int) -> 
 
 async def _at_least(probe: Callable[[], Awaitable[int]], count: int) -> bool:
     return await probe() >= count
+
+
+@st.composite
+def byte_mutations(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
+    """A real sample with up to four stretches overwritten by random bytes: malformed input
+    that still looks like the format, to reach past the first check of a parser."""
+    raw = bytearray(draw(st.sampled_from(seeds)))
+    for _ in range(draw(st.integers(1, 4))):
+        start = draw(st.integers(0, len(raw)))
+        end = draw(st.integers(start, min(len(raw), start + 64)))
+        raw[start:end] = draw(st.binary(max_size=16))
+    return bytes(raw)

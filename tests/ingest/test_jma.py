@@ -16,6 +16,7 @@ from disaster.domain import AlertLevel, InvalidInputError
 from disaster.domain.weather import WarningItem, WeatherReport
 from ingest._xml import MAX_XML_BYTES
 from ingest.jma import JmaLevelMap, load_level_map, parse_jma
+from tests.support import byte_mutations
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 JMA_DIR = DATA / "jma_xml"
@@ -490,18 +491,8 @@ def test_arbitrary_bytes_never_raise_anything_else(raw: bytes) -> None:
     parse_or_refuse(raw)
 
 
-@st.composite
-def byte_mutations(draw: st.DrawFn) -> bytes:
-    raw = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(1, 4))):
-        start = draw(st.integers(0, len(raw)))
-        end = draw(st.integers(start, min(len(raw), start + 64)))
-        raw[start:end] = draw(st.binary(max_size=16))
-    return bytes(raw)
-
-
 @FUZZ
-@given(byte_mutations())
+@given(byte_mutations(SEEDS))
 def test_mutated_samples_never_raise_anything_else(raw: bytes) -> None:
     parse_or_refuse(raw)
 
