@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -141,6 +142,7 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
             await site.start()
             host, port = runner.addresses[0][:2]
             running.base_url = f"http://{host}:{port}"
+        gc.freeze()  # start-up objects live as long as the process: keep them out of full GCs
         yield running
     finally:
         for task in running.tasks:

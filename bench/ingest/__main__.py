@@ -40,8 +40,11 @@ from tests.support import make_station, square, with_database
 async def _produce_elsewhere(bootstrap: str, count: int, rate: float | None = None) -> float:
     loop = asyncio.get_running_loop()
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
+    try:
         return await loop.run_in_executor(pool, produce_in_child, bootstrap, count, rate)
+    finally:  # joining the child blocks: off the event loop, where the ingest path runs
+        await asyncio.to_thread(pool.shutdown)
 
 
 async def _wait_stored(pool: asyncpg.Pool, count: int) -> None:

@@ -66,8 +66,12 @@ async def _stored(pool: asyncpg.Pool, station_id: str) -> int:
         )
 
 
-async def _produce_all(bootstrap: str, station_id: str, levels: list[float]) -> None:
-    """Send the readings at about PACE per second, so the stream is still flowing at the kill."""
+async def _produce_all(
+    bootstrap: str, pool: asyncpg.Pool, station_id: str, levels: list[float]
+) -> None:
+    """Send the readings at about PACE per second, so the stream is still flowing at the kill;
+    after the first slice, wait for the ingest process to store it (its start-up takes longer
+    than the whole stream would)."""
     producer = new_producer(bootstrap)
     await producer.start()
     try:
@@ -78,6 +82,8 @@ async def _produce_all(bootstrap: str, station_id: str, levels: list[float]) -> 
             if i % 100 == 99:
                 await producer.flush()
                 await asyncio.sleep(100 / PACE)
+            if i == 99:
+                await wait_until(lambda: _over(pool, station_id, 1), timeout_s=120)
         await producer.flush()
     finally:
         await producer.stop()
@@ -131,7 +137,7 @@ async def test_a_killed_ingestor_resumes_without_loss_or_duplicates(
             await store.upsert_station(conn, station)
         await ensure_topics(bootstrap, topics.PARTITIONS, topics.COMPACTED)
         levels = _levels()
-        produced = asyncio.create_task(_produce_all(bootstrap, station.id, levels))
+        produced = asyncio.create_task(_produce_all(bootstrap, pool, station.id, levels))
         env = {**os.environ, "DISASTER_KAFKA": bootstrap, "DISASTER_DATABASE_URL": url,
                "DISASTER_GROUP_PREFIX": f"crash-{uuid.uuid4().hex[:6]}",
                "DISASTER_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
