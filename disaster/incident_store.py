@@ -58,14 +58,22 @@ async def create_incident(conn: asyncpg.Connection, report: IncidentReport) -> u
     """Open a new incident from its first report; its id is derived from that report."""
     incident_id = uuid.uuid5(report.report_id, "incident")
     line = closure_geometry(None, report.line) if report.line else None
+    area = report.area.model_dump(mode="json") if report.area else None
     await conn.execute(
-        """INSERT INTO incidents (id, kind, severity, lat, lon, line, description,
+        """INSERT INTO incidents (id, kind, severity, lat, lon, line, area, description,
                first_reported_at, last_reported_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)""",
         incident_id, report.kind, report.severity, report.position.lat, report.position.lon,
-        line, report.description, report.reported_at,
+        line, area, report.description, report.reported_at,
     )  # fmt: skip
     return incident_id
+
+
+async def set_incident_area(
+    conn: asyncpg.Connection, incident_id: uuid.UUID, area: dict[str, Any]
+) -> None:
+    """Record the area an incident now covers (GeoJSON), as a later report widened it."""
+    await conn.execute("UPDATE incidents SET area = $2 WHERE id = $1", incident_id, area)
 
 
 async def merge_into_incident(
@@ -111,6 +119,7 @@ def _incident_json(row: asyncpg.Record) -> dict[str, Any]:
         "id": str(row["id"]),
         "location": {"lat": row["lat"], "lon": row["lon"]},
         "line": row["line"],
+        "area": row["area"],
         **{k: row[k].isoformat() if row[k] else None for k in times},
     }
 

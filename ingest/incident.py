@@ -16,17 +16,17 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from disaster import incident_store, store, topics
 from disaster._kafka import decode_record, encode_json
 from disaster.domain import IncidentEvent
-from disaster.domain.geo import degrees_box
 from disaster.domain.incident import (
-    MERGE_RADIUS_M,
+    AREA_CLOSES_ROADS,
     IncidentReport,
     IncidentResolution,
     incident_message_adapter,
+    merge_search_box,
     merge_target,
 )
-from disaster.domain.roads import RoadClosure, closure_geometry
+from disaster.domain.roads import RoadClosure, closure_geometry, widened
 
-__all__ = ["IncidentIngestor", "closure_id", "incident_event_id"]
+__all__ = ["IncidentIngestor", "area_closure_id", "closure_id", "incident_event_id"]
 
 _EVENT_NAMESPACE = uuid.UUID("0e9b6f5d-8c1a-4e2b-b7d3-6a4f2c9e1b85")
 
@@ -41,6 +41,14 @@ def incident_event_id(message: IncidentReport | IncidentResolution) -> uuid.UUID
 def closure_id(incident_id: uuid.UUID) -> str:
     """Return the id of the road closure a blocked-road incident causes."""
     return f"incident:{incident_id}"
+
+
+def area_closure_id(incident_id: uuid.UUID) -> str:
+    """Return the id of the closure of every road in an incident's area (a flooded district).
+
+    Separate from :func:`closure_id`, so a blocked road and the flood around it are both kept.
+    """
+    return f"incident:{incident_id}:area"
 
 
 class IncidentIngestor:
@@ -60,33 +68,39 @@ class IncidentIngestor:
                 else:
                     incident_id = await self._resolve(conn, message)
             events = await store.hazard_events_by_ids(conn, [incident_event_id(message)])
-            closure = await incident_store.road_closure_by_id(conn, closure_id(incident_id))
+            closures = [
+                await incident_store.road_closure_by_id(conn, cid)
+                for cid in (closure_id(incident_id), area_closure_id(incident_id))
+            ]
         for event in events:
             body = encode_json(event.model_dump(mode="json"))
             await self._producer.send_and_wait(
                 topics.HAZARD_EVENTS, body, key=event.area_name.encode()
             )
-        if closure is not None:
-            await self._producer.send_and_wait(
-                topics.ROAD_CLOSURES,
-                encode_json(closure.model_dump(mode="json")),
-                key=closure.id.encode(),
-            )
+        for closure in closures:
+            if closure is not None:
+                await self._producer.send_and_wait(
+                    topics.ROAD_CLOSURES,
+                    encode_json(closure.model_dump(mode="json")),
+                    key=closure.id.encode(),
+                )
 
     async def _file_report(self, conn: asyncpg.Connection, report: IncidentReport) -> uuid.UUID:
         known = await incident_store.incident_of_report(conn, report.report_id)
         if known is not None:
             return known  # a redelivery: publish again what it caused
-        box = degrees_box(report.position, MERGE_RADIUS_M)
+        box = merge_search_box(report)
         candidates = await incident_store.open_incidents_near(conn, report.kind, box)
         target = merge_target(report, candidates)
         if target is None:
             incident_id = await incident_store.create_incident(conn, report)
-            if report.kind == "blocked_road":
+            if report.kind == "blocked_road" and (report.location or report.line):
                 await incident_store.upsert_road_closure(conn, _closure(incident_id, report))
         else:
             incident_id = target.id
             await incident_store.merge_into_incident(conn, incident_id, report)
+        if report.area is not None and report.kind in AREA_CLOSES_ROADS:
+            await _close_area(conn, incident_id, report)
         await incident_store.insert_incident_report(conn, report, incident_id)
         await self._record_event(conn, incident_id, incident_event_id(report))
         return incident_id
@@ -95,12 +109,13 @@ class IncidentIngestor:
         incident_id = resolution.incident_id
         if await incident_store.resolve_incident(conn, incident_id, resolution.resolved_at):
             await self._record_event(conn, incident_id, incident_event_id(resolution))
-            closure = await incident_store.road_closure_by_id(conn, closure_id(incident_id))
-            if closure is not None and closure.active:
-                reopened = closure.model_copy(
-                    update={"active": False, "changed_at": resolution.resolved_at}
-                )
-                await incident_store.upsert_road_closure(conn, reopened)
+            for cid in (closure_id(incident_id), area_closure_id(incident_id)):
+                closure = await incident_store.road_closure_by_id(conn, cid)
+                if closure is not None and closure.active:
+                    reopened = closure.model_copy(
+                        update={"active": False, "changed_at": resolution.resolved_at}
+                    )
+                    await incident_store.upsert_road_closure(conn, reopened)
         return incident_id
 
     async def _record_event(
@@ -120,6 +135,31 @@ class IncidentIngestor:
             report_count=incident["report_count"],
         )
         await store.insert_hazard_event(conn, event)
+
+
+async def _close_area(
+    conn: asyncpg.Connection, incident_id: uuid.UUID, report: IncidentReport
+) -> None:
+    """Close every road in the reported area, widening the incident's closed area if it has
+    one: a later report of the same flood adds its streets."""
+    assert report.area is not None
+    current = await incident_store.road_closure_by_id(conn, area_closure_id(incident_id))
+    geometry = (
+        widened(current.geometry, report.area)
+        if current is not None and current.active
+        else report.area.model_dump(mode="json")
+    )
+    await incident_store.set_incident_area(conn, incident_id, geometry)
+    closure = RoadClosure(
+        id=area_closure_id(incident_id),
+        source="incident",
+        source_id=str(incident_id),
+        geometry=geometry,
+        reason=report.description or f"{report.kind} over this area",
+        active=True,
+        changed_at=report.reported_at,
+    )
+    await incident_store.upsert_road_closure(conn, closure)
 
 
 def _closure(incident_id: uuid.UUID, report: IncidentReport) -> RoadClosure:

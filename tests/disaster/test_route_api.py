@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +20,8 @@ from evac.city import make_town, town_shelters
 from tests.support import run_cli, wait_until
 
 
-async def test_route_answers_and_follows_a_closure(
-    running: Running, settings: Settings, http: aiohttp.ClientSession
-) -> None:
+async def _town_route_params(settings: Settings, http: aiohttp.ClientSession) -> dict[str, str]:
+    """Load the generated town's shelters; return a route query from south of its river."""
     town = make_town(settings.graph_path, seed=0)
     for shelter in town_shelters(town):
         body = shelter.model_dump(mode="json")
@@ -29,16 +29,28 @@ async def test_route_answers_and_follows_a_closure(
             assert resp.status == 200
     lat = float(shapely.get_coordinates(town.river.exterior)[:, 1].min()) - 0.002
     lon = float(np.median(town.graph.node_lon))
-    params = {"from": f"{lat},{lon}", "profile": "walk", "hazard": "flood"}
+    return {"from": f"{lat},{lon}", "profile": "walk", "hazard": "flood"}
+
+
+def _moat(params: dict[str, str]) -> shapely.Polygon:
+    """A ring of water around the query's start: every way out crosses it."""
+    lat, lon = (float(v) for v in params["from"].split(","))
+    start = shapely.Point(lon, lat)
+    return start.buffer(0.0015).difference(start.buffer(0.0012))
+
+
+async def test_route_answers_and_follows_a_closure(
+    running: Running, settings: Settings, http: aiohttp.ClientSession
+) -> None:
+    params = await _town_route_params(settings, http)
     async with http.get("/api/v1/route", params=params) as resp:
         assert resp.status == 200, await resp.text()
         first = await resp.json()
     assert first["reason"] is None
     assert first["waypoints"]["type"] == "LineString"
 
-    ring = shapely.Point(lon, lat).buffer(0.0015).difference(shapely.Point(lon, lat).buffer(0.0012))
     moat = RoadClosure(id="moat-api", source="incident", source_id="t", reason="flooded",
-                       geometry=shapely.geometry.mapping(ring), active=True,
+                       geometry=shapely.geometry.mapping(_moat(params)), active=True,
                        changed_at=datetime.now(UTC))  # fmt: skip
     async with running.pool.acquire() as conn:
         await incident_store.upsert_road_closure(conn, moat)
@@ -80,3 +92,39 @@ async def test_the_route_command_prints_the_answer(settings: Settings, tmp_path:
     code, _, err = await run_cli("route", "--from", "north", env=env)
     assert code == 2
     assert "LAT,LON" in err
+
+
+async def test_a_reported_flooded_area_closes_the_roads_in_it_until_resolved(
+    running: Running, settings: Settings, http: aiohttp.ClientSession
+) -> None:
+    """The whole path: a flooding report with an area, through incident.raw and the ingestor,
+    becomes a polygon closure that the live router applies; resolving it reopens the roads."""
+    params = await _town_route_params(settings, http)
+    async with http.get("/api/v1/route", params=params) as resp:
+        first = await resp.json()
+    assert first["reason"] is None
+    area = json.loads(shapely.to_geojson(_moat(params)))
+    report = {"kind": "flooding", "area": area, "severity": "high",
+              "description": "周囲が冠水", "reporter": {"role": "staff", "id": "s-3"}}  # fmt: skip
+    async with http.post("/api/v1/incidents", json=report) as resp:
+        assert resp.status == 202, await resp.text()
+        report_id = uuid.UUID((await resp.json())["report_id"])
+
+    async def cut_off() -> bool:
+        async with http.get("/api/v1/route", params=params) as resp:
+            return (await resp.json())["reason"] is not None
+
+    await wait_until(cut_off, timeout_s=30)
+    async with running.pool.acquire() as conn:
+        incident_id = await conn.fetchval(
+            "SELECT incident_id FROM incident_reports WHERE id = $1", report_id
+        )
+    resolve = {"resolved_by": {"role": "staff"}}
+    async with http.post(f"/api/v1/incidents/{incident_id}/resolve", json=resolve) as resp:
+        assert resp.status == 202
+
+    async def restored() -> bool:
+        async with http.get("/api/v1/route", params=params) as resp:
+            return await resp.json() == first
+
+    await wait_until(restored, timeout_s=30)

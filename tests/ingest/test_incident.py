@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
+import shapely
 from aiokafka import AIOKafkaConsumer
 
 from disaster import topics
@@ -83,6 +84,52 @@ async def test_a_blocked_road_closes_it_and_resolving_reopens_it(
         assert resp.status == 409
 
 
+def _square(lon: float, lat: float, half: float) -> dict:
+    ring = [[lon - half, lat - half], [lon + half, lat - half], [lon + half, lat + half],
+            [lon - half, lat + half], [lon - half, lat - half]]  # fmt: skip
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+async def test_a_flooded_area_closes_its_roads_widens_with_reports_and_reopens(
+    running: Running, http: aiohttp.ClientSession, bootstrap: str
+) -> None:
+    lon, lat = 152.0 + uuid.uuid4().int % 1000 / 1000, 30.0
+    first_area, second_area = _square(lon, lat, 0.004), _square(lon + 0.0035, lat, 0.004)
+    flooding = {"kind": "flooding", "reporter": {"role": "staff"}, "description": "冠水"}
+    first = await _post(http, {**flooding, "area": first_area})
+    incident_id = await wait_until(lambda: _incident_of(running, first))
+    # ~330 m east: too far for the point rule, but this outline holds the first report's place
+    second = await _post(http, {**flooding, "area": second_area})
+    assert await wait_until(lambda: _incident_of(running, second)) == incident_id
+    async with http.post(
+        f"/api/v1/incidents/{incident_id}/resolve", json={"resolved_by": {"role": "staff"}}
+    ) as resp:
+        assert resp.status == 202
+
+    states = await _closure_states(bootstrap, f"incident:{incident_id}:area", 3)
+    assert [s["active"] for s in states] == [True, True, False]
+    union = shapely.union(shapely.geometry.shape(first_area), shapely.geometry.shape(second_area))
+    assert shapely.geometry.shape(states[0]["geometry"]).equals(shapely.geometry.shape(first_area))
+    assert shapely.geometry.shape(states[1]["geometry"]).equals(union)
+    async with http.get(f"/api/v1/incidents/{incident_id}") as resp:
+        shown = await resp.json()
+    assert (shown["report_count"], shown["status"]) == (2, "resolved")
+    assert shapely.geometry.shape(shown["area"]).equals(union)
+
+
+def test_an_area_report_merges_with_an_open_incident_inside_it() -> None:
+    now = datetime.now(UTC)
+    report = IncidentReport.model_validate({
+        "kind": "flooding", "area": _square(139.0, 35.0, 0.01), "reporter": {"role": "staff"},
+        "reported_at": now.isoformat(),
+    })  # fmt: skip
+    inside = OpenIncident(id=uuid.uuid4(), kind="flooding", last_reported_at=now,
+                          position=GeoPoint(lat=35.009, lon=139.009))  # fmt: skip
+    outside = inside.model_copy(update={"position": GeoPoint(lat=35.02, lon=139.0)})
+    assert merge_target(report, [outside, inside]) == inside
+    assert merge_target(report, [outside]) is None
+
+
 async def _closure_states(bootstrap: str, closure_id: str, expected: int) -> list[dict]:
     consumer = AIOKafkaConsumer(
         topics.ROAD_CLOSURES, bootstrap_servers=bootstrap, group_id=f"c-{uuid.uuid4()}",
@@ -113,6 +160,11 @@ async def _closure_states(bootstrap: str, closure_id: str, expected: int) -> lis
         ({"kind": "fire", "location": {"lat": 35, "lon": 139}, "reporter": {"role": "mayor"}},
          "reporter.role"),
         ({"action": "resolve", "incident_id": str(uuid.uuid4())}, "only reports"),
+        ({"kind": "flooding", "reporter": {"role": "staff"}, "area": {"type": "Polygon",
+          "coordinates": [[[139, 35], [139.01, 35.01], [139.01, 35], [139, 35.01], [139, 35]]]}},
+         "Self-intersection"),
+        ({"kind": "flooding", "reporter": {"role": "staff"}, "area": _square(139, 35, 0.1)},
+         "more than the 50 km²"),
     ],
 )  # fmt: skip
 async def test_bad_reports_get_422(http: aiohttp.ClientSession, body: dict, reason: str) -> None:
