@@ -24,21 +24,24 @@ from disaster._http import (
     json_body,
     json_response,
     limit_param,
-    uuid_param,
     validated,
 )
 from disaster._kafka import new_producer
 from disaster._pg import create_pool
 from disaster.broadcast import AlertBroadcaster
-from disaster.domain import Station, SubscriberIn
+from disaster.domain import Station
 from disaster.incidents_api import routes as incident_routes
 from disaster.observations_api import routes as observation_routes
 from disaster.openapi import openapi_document
+from disaster.residents_api import PUSH_POLICY, VAPID_KEY
+from disaster.residents_api import routes as resident_routes
 from disaster.route_api import ROUTES_STATE, LiveRoutes
 from disaster.route_api import routes as route_routes
 from disaster.sensors_api import routes as sensor_routes
 from disaster.settings import Settings
 from disaster.shelters_api import routes as shelter_routes
+from notify.ssrf import EndpointPolicy
+from notify.vapid import load_or_create_vapid_key
 
 __all__ = ["BROADCASTER", "create_app"]
 
@@ -48,15 +51,6 @@ _HEARTBEAT_S = 15.0
 _MAX_BODY_BYTES = 64 * 1024
 
 routes = web.RouteTableDef()
-
-
-@routes.post("/api/v1/subscribers")
-async def register_subscriber(request: web.Request) -> web.Response:
-    """Register a resident; the location decides which alerts reach them."""
-    sub_in = validated(SubscriberIn, await json_body(request))
-    async with request.app[POOL].acquire() as conn:
-        sub = await store.insert_subscriber(conn, sub_in)
-    return json_response(sub.model_dump(mode="json"), status=201)
 
 
 @routes.get("/api/v1/stations")
@@ -91,16 +85,6 @@ async def put_station(request: web.Request) -> web.Response:
         created = await store.upsert_station(conn, station)
         status = await store.station_status(conn, station_id)
     return json_response(status, status=201 if created else 200)
-
-
-@routes.get("/api/v1/subscribers/{id}/inbox")
-async def subscriber_inbox(request: web.Request) -> web.Response:
-    """Return what this resident has been sent."""
-    sub_id = uuid_param(request, "id")
-    async with request.app[POOL].acquire() as conn:
-        if await store.subscriber_by_id(conn, sub_id) is None:
-            raise error(web.HTTPNotFound, f"no subscriber {sub_id}")
-        return json_response(await store.inbox_of(conn, sub_id))
 
 
 @routes.get("/api/v1/alerts")
@@ -212,7 +196,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_producer_ctx)
     app.cleanup_ctx.append(_broadcaster_ctx)
     app.on_shutdown.append(_close_streams)
+    app[VAPID_KEY] = load_or_create_vapid_key(settings.vapid_path)
+    app[PUSH_POLICY] = EndpointPolicy(allow_insecure_loopback=settings.push_allow_loopback)
     app.add_routes(routes)
+    app.add_routes(resident_routes)
     app.add_routes(incident_routes)
     app.add_routes(sensor_routes)
     app.add_routes(observation_routes)

@@ -19,7 +19,7 @@ import asyncpg
 import shapely
 from aiokafka import AIOKafkaProducer
 
-from disaster import store, topics
+from disaster import resident_store, store, topics
 from disaster._kafka import encode_json
 from disaster.domain import Alert, GeoPoint, PolygonArea, Station, SubscriberIn, Thresholds
 from disaster.rules import alert_for_event
@@ -112,7 +112,7 @@ async def seed_town(pool: asyncpg.Pool, town: DemoTown) -> None:
         await store.upsert_station(conn, town.station)
         await store.reset_station(conn, town.station.id)
         for sub_id, sub in town.residents:
-            await store.insert_subscriber(conn, sub, sub_id=sub_id)
+            await resident_store.register(conn, sub, sub_id=sub_id)
 
 
 async def replay_levels(
@@ -148,7 +148,8 @@ async def count_deliveries(
         return int(
             await conn.fetchval(
                 """SELECT count(*) FROM deliveries
-                   WHERE alert_id = ANY($1::uuid[]) AND subscriber_id = ANY($2::uuid[])""",
+                   WHERE alert_id = ANY($1::uuid[]) AND subscriber_id = ANY($2::uuid[])
+                     AND channel = 'inbox'""",
                 alert_ids,
                 list(subscriber_ids),
             )

@@ -9,6 +9,7 @@ from pydantic.json_schema import models_json_schema
 from disaster import __version__
 from disaster.domain import Alert, Station, Subscriber, SubscriberIn
 from disaster.domain.incident import IncidentReport
+from disaster.domain.resident import AnswerIn, PushSubscriptionIn, SubscriberUpdate
 from disaster.domain.route import RouteAnswer
 from disaster.domain.shelter import Shelter
 from disaster.domain.weather import WeatherReport
@@ -41,7 +42,16 @@ def openapi_document() -> dict[str, Any]:
         ]
         + [
             (m, "validation")
-            for m in (SubscriberIn, IncidentReport, ResolutionIn, SensorIn, ShelterStatusIn)
+            for m in (
+                SubscriberIn,
+                SubscriberUpdate,
+                PushSubscriptionIn,
+                AnswerIn,
+                IncidentReport,
+                ResolutionIn,
+                SensorIn,
+                ShelterStatusIn,
+            )
         ],
         ref_template=_REF,
     )
@@ -60,18 +70,15 @@ def openapi_document() -> dict[str, Any]:
     }
     paths = {
         "/api/v1/subscribers": {"post": {
-            "summary": "Register a resident's location and language",
+            "summary": "Register a resident: locations, language, needs, drills",
             "requestBody": {"required": True, "content": {
                 "application/json": {"schema": _ref("SubscriberIn")}}},
-            "responses": {"201": _json(_ref("Subscriber"), "Registered"), "400": _ERROR,
-                          "422": _ERROR},
+            "responses": {"201": _json(_ref("Subscriber"), "Registered; `token` shown once"),
+                          "400": _ERROR, "422": _ERROR},
         }},
-        "/api/v1/subscribers/{id}/inbox": {"get": {
-            "summary": "The alerts delivered to this resident, newest first",
-            "parameters": [sub_id],
-            "responses": {"200": _json({"type": "array", "items": inbox_item}, "Inbox"),
-                          "400": _ERROR, "404": _ERROR},
-        }},
+    }  # fmt: skip
+    paths |= _resident_paths(sub_id, inbox_item)
+    paths |= {
         "/api/v1/alerts": {"get": {
             "summary": "Issued alerts, newest first",
             "parameters": [{"name": "limit", "in": "query",
@@ -108,6 +115,45 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": schemas},
     }
+
+
+def _resident_paths(sub_id: dict[str, Any], inbox_item: dict[str, Any]) -> dict[str, Any]:
+    """The routes a resident uses with their token (``Authorization: Bearer``)."""
+    mine = {"400": _ERROR, "401": _ERROR, "404": _ERROR}
+    created = {"201": {"description": "Stored"}, **mine, "422": _ERROR}
+    return {
+        "/api/v1/subscribers/{id}": {
+            "get": {"summary": "The resident's own record: everything kept about them",
+                    "parameters": [sub_id],
+                    "responses": {"200": _json(_ref("Subscriber"), "The record"), **mine}},
+            "patch": {"summary": "Change language, needs, drills or locations (null removes)",
+                      "parameters": [sub_id], "requestBody": _body("SubscriberUpdate"),
+                      "responses": {"200": _json(_ref("Subscriber"), "Updated"), **mine,
+                                    "422": _ERROR}},
+            "delete": {"summary": "Erase the resident and everything about them",
+                       "parameters": [sub_id],
+                       "responses": {"204": {"description": "Erased"}, **mine}},
+        },
+        "/api/v1/subscribers/{id}/inbox": {"get": {
+            "summary": "The alerts delivered to this resident, newest first",
+            "parameters": [sub_id],
+            "responses": {"200": _json({"type": "array", "items": inbox_item}, "Inbox"),
+                          **mine}}},
+        "/api/v1/subscribers/{id}/push": {"post": {
+            "summary": "Add a browser push subscription (public https endpoints only)",
+            "parameters": [sub_id], "requestBody": _body("PushSubscriptionIn"),
+            "responses": created}},
+        "/api/v1/subscribers/{id}/answers": {"post": {
+            "summary": "Answer: safe, evacuating or need help",
+            "parameters": [sub_id], "requestBody": _body("AnswerIn"), "responses": created}},
+        "/api/v1/push/key": {"get": {
+            "summary": "The VAPID public key to subscribe with (applicationServerKey)",
+            "responses": {"200": {"description": "The key, base64url"}}}},
+        "/api/v1/alerts/{id}/answers": {"get": {
+            "summary": "Answers of the residents an alert reached; who has not, vulnerable first",
+            "parameters": [sub_id],
+            "responses": {"200": {"description": "Counts and the unanswered"}, "404": _ERROR}}},
+    }  # fmt: skip
 
 
 def _query(*names: str) -> list[dict[str, Any]]:

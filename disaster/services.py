@@ -30,7 +30,12 @@ from ingest.mqtt_bridge import MqttBridge
 from ingest.river import RiverIngestor
 from ingest.sensor_ingest import SensorIngestor, SilentSensorWatch
 from ingest.weather import WeatherIngestor
+from notify.compose import compose_plain
+from notify.delivery import DeliveryWorker
 from notify.notifier import Notifier
+from notify.ssrf import EndpointPolicy
+from notify.vapid import VapidSigner, load_or_create_vapid_key
+from notify.webpush import SenderLimits, WebPushSender, new_push_session
 
 __all__ = ["ROLES", "Role", "Running", "running_services"]
 
@@ -96,6 +101,29 @@ def consumer_loops(
     ]  # fmt: skip
 
 
+@contextlib.asynccontextmanager
+async def _delivery_workers(
+    settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
+) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Run the notify role's push delivery workers over one shared push session."""
+    policy = EndpointPolicy(allow_insecure_loopback=settings.push_allow_loopback)
+    limits = SenderLimits()
+    signer = VapidSigner(load_or_create_vapid_key(settings.vapid_path),
+                         subject=settings.vapid_subject)  # fmt: skip
+    async with new_push_session(policy, limits) as session:
+        sender = WebPushSender(session, signer, policy=policy, limits=limits)
+        workers = [DeliveryWorker(pool, producer, sender, compose_plain)
+                   for _ in range(settings.delivery_workers)]  # fmt: skip
+        tasks = [asyncio.create_task(w.run(), name=f"delivery worker {i}")
+                 for i, w in enumerate(workers)]  # fmt: skip
+        try:
+            yield tasks
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
 def _ingest_side_tasks(
     settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer
 ) -> list[asyncio.Task[None]]:
@@ -130,11 +158,14 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
     await producer.start()
     running = Running(pool=pool, producer=producer)
     runner: web.AppRunner | None = None
+    stack = contextlib.AsyncExitStack()
     try:
         for loop in consumer_loops(settings, pool, producer, role):
             running.tasks.append(asyncio.create_task(loop.run(), name=f"consume {loop.topic}"))
         if role in ("all", "ingest"):
             running.tasks += _ingest_side_tasks(settings, pool, producer)
+        if role in ("all", "notify"):
+            await stack.enter_async_context(_delivery_workers(settings, pool, producer))
         if role in ("all", "web"):
             runner = web.AppRunner(create_app(settings), shutdown_timeout=2.0)
             await runner.setup()
@@ -145,6 +176,7 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
         gc.freeze()  # start-up objects live as long as the process: keep them out of full GCs
         yield running
     finally:
+        await stack.aclose()
         for task in running.tasks:
             task.cancel()
         await asyncio.gather(*running.tasks, return_exceptions=True)

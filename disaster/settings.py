@@ -67,6 +67,22 @@ class Settings(BaseSettings):
     mqtt_url: str | None = Field(
         default=None, description="mqtt://host:port/topic-filter to bridge into sensor.raw"
     )
+    vapid_key_file: Path | None = Field(
+        default=None,
+        description="VAPID private key (PEM or base64url); unset = vapid.pem in the state "
+        "directory, made on first use",
+    )
+    vapid_subject: str = Field(
+        default="mailto:hq@example.invalid",
+        pattern=r"^(mailto:|https://)",
+        description="contact the push services may use (RFC 8292 sub)",
+    )
+    push_allow_loopback: bool = Field(
+        default=False,
+        description="allow push endpoints on loopback over http (tests and local push services "
+        "only: otherwise only public https endpoints are accepted)",
+    )
+    delivery_workers: int = Field(default=1, ge=0, le=64)
 
     @field_validator("kafka")
     @classmethod
@@ -83,6 +99,11 @@ class Settings(BaseSettings):
     def graph_path(self) -> Path:
         """Return where the city's road graph file is."""
         return self.city_graph or self.state_dir / "city.graph"
+
+    @property
+    def vapid_path(self) -> Path:
+        """Return where the VAPID private key is."""
+        return self.vapid_key_file or self.state_dir / "vapid.pem"
 
     @field_validator("mqtt_url")
     @classmethod

@@ -5,7 +5,6 @@ transaction; none of them commits on its own.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +19,6 @@ from disaster.domain import (
     RiverStageEvent,
     SensorEvent,
     Station,
-    Subscriber,
-    SubscriberIn,
     Thresholds,
     WeatherEvent,
     hazard_event_adapter,
@@ -35,11 +32,9 @@ __all__ = [
     "hazard_events_by_ids",
     "inbox_of",
     "insert_alert",
-    "insert_deliveries",
     "insert_hazard_event",
     "insert_hazard_events",
     "insert_readings",
-    "insert_subscriber",
     "insert_weather_report",
     "latest_alerts",
     "levels_between",
@@ -52,12 +47,13 @@ __all__ = [
     "set_station_states",
     "station_status",
     "station_statuses",
-    "subscriber_by_id",
-    "subscribers_in_box",
     "upsert_station",
 ]
 
-_ALERT_COLUMNS = "id, hazard_event_id, level, hazard, status, area_name, area, headline, issued_at"
+_ALERT_COLUMNS = (
+    "id, hazard_event_id, level, hazard, status, area_name, area, headline, issued_at, exercise,"
+    " circles, incident_id"
+)
 
 
 async def upsert_station(conn: asyncpg.Connection, station: Station) -> bool:
@@ -189,10 +185,12 @@ async def hazard_events_of(
 async def insert_alert(conn: asyncpg.Connection, alert: Alert) -> bool:
     """Store an alert and announce it to listeners; return False if it existed already."""
     status = await conn.execute(
-        f"""INSERT INTO alerts ({_ALERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        f"""INSERT INTO alerts ({_ALERT_COLUMNS})
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
             ON CONFLICT (id) DO NOTHING""",  # noqa: S608 - column list is a constant
         alert.id, alert.hazard_event_id, int(alert.level), alert.hazard, alert.status,
         alert.area_name, alert.area.model_dump(mode="json"), alert.headline, alert.issued_at,
+        alert.exercise, [c.model_dump(mode="json") for c in alert.circles], alert.incident_id,
     )  # fmt: skip
     created = status.endswith(" 1")
     if created:
@@ -222,69 +220,6 @@ async def latest_alerts(conn: asyncpg.Connection, *, limit: int) -> list[Alert]:
     return [_alert_from_row(r) for r in rows]
 
 
-async def insert_subscriber(
-    conn: asyncpg.Connection, sub: SubscriberIn, *, sub_id: uuid.UUID | None = None
-) -> Subscriber:
-    """Register a resident and return the stored record; a known ``sub_id`` is updated."""
-    row = await conn.fetchrow(
-        """INSERT INTO subscribers (id, lat, lon, language) VALUES ($1, $2, $3, $4)
-           ON CONFLICT (id) DO UPDATE SET lat = EXCLUDED.lat, lon = EXCLUDED.lon,
-                                          language = EXCLUDED.language
-           RETURNING id, created_at""",
-        sub_id or uuid.uuid4(),
-        sub.location.lat,
-        sub.location.lon,
-        sub.language,
-    )
-    return Subscriber(
-        id=row["id"], created_at=row["created_at"], location=sub.location, language=sub.language
-    )
-
-
-async def subscriber_by_id(conn: asyncpg.Connection, sub_id: uuid.UUID) -> Subscriber | None:
-    """Return one subscriber, or None."""
-    row = await conn.fetchrow("SELECT * FROM subscribers WHERE id = $1", sub_id)
-    if row is None:
-        return None
-    return Subscriber(
-        id=row["id"],
-        created_at=row["created_at"],
-        location=GeoPoint(lat=row["lat"], lon=row["lon"]),
-        language=row["language"],
-    )
-
-
-async def subscribers_in_box(
-    conn: asyncpg.Connection, bounds: tuple[float, float, float, float]
-) -> list[tuple[uuid.UUID, float, float]]:
-    """Return ``(id, lon, lat)`` of subscribers inside a lon/lat bounding box (inclusive)."""
-    min_lon, min_lat, max_lon, max_lat = bounds
-    rows = await conn.fetch(
-        """SELECT id, lon, lat FROM subscribers
-           WHERE lon BETWEEN $1 AND $3 AND lat BETWEEN $2 AND $4""",
-        min_lon,
-        min_lat,
-        max_lon,
-        max_lat,
-    )
-    return [(r["id"], r["lon"], r["lat"]) for r in rows]
-
-
-async def insert_deliveries(
-    conn: asyncpg.Connection, alert_id: uuid.UUID, subscriber_ids: Iterable[uuid.UUID]
-) -> list[uuid.UUID]:
-    """Record one delivery per subscriber; return the subscribers not delivered to before."""
-    rows = await conn.fetch(
-        """INSERT INTO deliveries (alert_id, subscriber_id)
-           SELECT $1, unnest($2::uuid[])
-           ON CONFLICT (alert_id, subscriber_id) DO NOTHING
-           RETURNING subscriber_id""",
-        alert_id,
-        list(subscriber_ids),
-    )
-    return [r["subscriber_id"] for r in rows]
-
-
 async def inbox_of(conn: asyncpg.Connection, sub_id: uuid.UUID) -> list[dict[str, Any]]:
     """Return the alerts delivered to a subscriber, newest issued first, with the delivery time.
 
@@ -295,7 +230,8 @@ async def inbox_of(conn: asyncpg.Connection, sub_id: uuid.UUID) -> list[dict[str
         f"""SELECT {", ".join("a." + c for c in _ALERT_COLUMNS.split(", "))},
                    d.created_at AS delivered_at
             FROM deliveries d JOIN alerts a ON a.id = d.alert_id
-            WHERE d.subscriber_id = $1 ORDER BY a.issued_at DESC, a.id""",  # noqa: S608
+            WHERE d.subscriber_id = $1 AND d.channel = 'inbox'
+            ORDER BY a.issued_at DESC, a.id""",  # noqa: S608
         sub_id,
     )
     return [

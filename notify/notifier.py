@@ -1,21 +1,28 @@
-"""The notifier: ``alerts`` in, one delivery per resident inside the area out.
+"""The notifier: ``alerts`` in, the alert's deliveries written to the outbox in one transaction.
 
-Deliveries are rows in Postgres (the resident's inbox) and records on the ``deliveries`` topic,
-where the push, webhook and other channel adapters pick them up.
+Targeting runs against the in-memory :class:`ResidentLocations`, caught up before each alert.
+Every targeted resident gets an inbox delivery (their page reads it) and one pending delivery
+per push channel, which the delivery workers send. A drill alert reaches only residents who
+opted into drills. The inbox deliveries are also published on ``deliveries`` for whoever
+follows progress.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+
 import asyncpg
-import numpy as np
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from disaster import store, topics
+from disaster import outbox_store, resident_store, topics
 from disaster._kafka import decode_record, encode_json
 from disaster.domain import Alert
-from notify.targeting import points_inside
+from notify.residents import ResidentLocations, target_area
 
 __all__ = ["Notifier"]
+
+_log = logging.getLogger(__name__)
 
 
 class Notifier:
@@ -24,24 +31,38 @@ class Notifier:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer) -> None:
         self._pool = pool
         self._producer = producer
+        self._residents = ResidentLocations()
 
     async def handle(self, record: ConsumerRecord) -> None:
-        """Record a delivery for every subscriber inside the alert's area."""
+        """Write the outbox rows of an alert for every resident inside its area."""
         alert = decode_record(record.value, Alert, "an alert")
-        shape = alert.area.to_shape()
+        started = time.perf_counter()
         async with self._pool.acquire() as conn:
-            candidates = await store.subscribers_in_box(conn, shape.bounds)
-            ids = [c[0] for c in candidates]
-            lon = np.fromiter((c[1] for c in candidates), np.float64, len(candidates))
-            lat = np.fromiter((c[2] for c in candidates), np.float64, len(candidates))
-            inside = [ids[i] for i in np.flatnonzero(points_inside(shape, lon, lat))]
+            await self._residents.refresh(conn)
+            inside = self._residents.targets(target_area(alert))
+            if alert.exercise:
+                inside = await _drill_takers(conn, inside)
+            pushes = [(sub, channel) for channel, sub, *_ in
+                      await resident_store.push_channels_of(conn, inside)]  # fmt: skip
             async with conn.transaction():
-                await store.insert_deliveries(conn, alert.id, inside)
+                new = await outbox_store.enqueue(conn, alert.id, int(alert.level), inside, pushes)
+        _log.info(
+            "alert %s: %d residents, %d push channels, %d new rows in %.0f ms",
+            alert.id, len(inside), len(pushes), new, (time.perf_counter() - started) * 1e3,
+        )  # fmt: skip
         # All of them, not only the new rows: after a crash between the commit and the sends
-        # the redelivered alert must publish again. Channel adapters dedupe on the pair.
+        # the redelivered alert must publish again. Followers dedupe on the pair.
         for subscriber_id in inside:
-            body = {"alert_id": str(alert.id), "subscriber_id": str(subscriber_id)}
+            body = {"alert_id": str(alert.id), "subscriber_id": str(subscriber_id),
+                    "channel": "inbox", "status": "delivered"}  # fmt: skip
             await self._producer.send(
                 topics.DELIVERIES, encode_json(body), key=str(subscriber_id).encode()
             )
         await self._producer.flush()
+
+
+async def _drill_takers(conn: asyncpg.Connection, ids: list) -> list:
+    """Keep the residents who opted into drills (exercise alerts)."""
+    rows = await conn.fetch("SELECT id FROM subscribers WHERE id = ANY($1::uuid[]) AND drills", ids)
+    taking = {r["id"] for r in rows}
+    return [i for i in ids if i in taking]

@@ -10,6 +10,7 @@ thousand messages to three push services then signs three times, not a hundred t
 from __future__ import annotations
 
 import base64
+import os
 import re
 import time
 from collections.abc import Callable
@@ -28,6 +29,7 @@ __all__ = [
     "b64url_decode",
     "b64url_encode",
     "generate_vapid_key",
+    "load_or_create_vapid_key",
     "vapid_key_from_file",
     "vapid_key_from_pem",
     "vapid_key_from_raw",
@@ -116,6 +118,27 @@ def vapid_key_from_file(path: Path) -> VapidKey:
     if b"-----BEGIN" in data:
         return vapid_key_from_pem(data)
     return vapid_key_from_raw(data.decode("ascii", errors="replace").strip())
+
+
+def load_or_create_vapid_key(path: Path) -> VapidKey:
+    """Load the configured key, or make one at ``path`` (mode 0600) on first use: the embedded
+    defaults must run without setup, and the key must then stay the same, since every browser
+    subscription is bound to it."""
+    if path.exists():
+        return vapid_key_from_file(path)
+    key = generate_vapid_key()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(key.private_pem())
+    try:
+        os.link(partial, path)  # never replaces a key another process made first
+    except FileExistsError:
+        return vapid_key_from_file(path)
+    finally:
+        partial.unlink()
+    return key
 
 
 def vapid_key_from_raw(text: str) -> VapidKey:

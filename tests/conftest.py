@@ -94,6 +94,7 @@ async def settings(
         group_prefix=prefix,
         state_dir=Path(tmp_path_factory.mktemp("state")),
         sensor_watch_period_s=0.5,
+        push_allow_loopback=True,
         mqtt_url=f"mqtt://127.0.0.1:1883/{prefix}/sensors/#",
     )
 

@@ -17,15 +17,24 @@ from tests.support import make_station, square, wait_for_readings, wait_until
 START = datetime(2026, 6, 3, 0, 0, tzinfo=UTC)
 
 
+_TOKENS: dict[str, str] = {}
+
+
 async def _register(http: aiohttp.ClientSession, lon: float, lat: float) -> str:
     body = {"location": {"lat": lat, "lon": lon}, "language": "ja"}
     async with http.post("/api/v1/subscribers", json=body) as resp:
         assert resp.status == 201, await resp.text()
-        return (await resp.json())["id"]
+        created = await resp.json()
+    _TOKENS[created["id"]] = created["token"]
+    return created["id"]
+
+
+def _auth(sub_id: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_TOKENS[sub_id]}"}
 
 
 async def _inbox_levels(http: aiohttp.ClientSession, sub_id: str) -> list[int]:
-    async with http.get(f"/api/v1/subscribers/{sub_id}/inbox") as resp:
+    async with http.get(f"/api/v1/subscribers/{sub_id}/inbox", headers=_auth(sub_id)) as resp:
         assert resp.status == 200
         return [item["alert"]["level"] for item in await resp.json()]
 
@@ -98,7 +107,7 @@ async def test_a_steady_rise_alerts_before_the_water_arrives_and_not_again_after
 
     await wait_for_readings(running.pool, station.id, len(readings))
     await wait_until(lambda: _has_alerts(http, resident, 2))
-    async with http.get(f"/api/v1/subscribers/{resident}/inbox") as resp:
+    async with http.get(f"/api/v1/subscribers/{resident}/inbox", headers=_auth(resident)) as resp:
         inbox = [item["alert"] for item in await resp.json()]
     assert [a["level"] for a in inbox] == [4, 3]
     assert all("見込み" in a["headline"]["ja"] for a in inbox)

@@ -12,18 +12,19 @@ from disaster.domain.events import (
 from disaster.domain.levels import AlertLevel, RiverStage, alert_level_for_stage
 from disaster.domain.models import (
     Alert,
+    Circle,
     GeoPoint,
     PolygonArea,
     RiverReading,
     Station,
-    Subscriber,
-    SubscriberIn,
     Thresholds,
 )
+from disaster.domain.resident import Subscriber, SubscriberIn
 
 __all__ = [
     "Alert",
     "AlertLevel",
+    "Circle",
     "GeoPoint",
     "HazardEvent",
     "IncidentEvent",

@@ -19,16 +19,16 @@ from disaster.domain.levels import AlertLevel
 
 __all__ = [
     "Alert",
+    "Circle",
     "GeoPoint",
     "PolygonArea",
     "RiverReading",
     "Station",
-    "Subscriber",
-    "SubscriberIn",
     "Thresholds",
 ]
 
-Language = Literal["ja", "en"]
+#: ja-easy: やさしい日本語, short sentences with readings, for residents still learning Japanese.
+Language = Literal["ja", "ja-easy", "en"]
 StationId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -148,33 +148,32 @@ class RiverReading(_Record):
         return value
 
 
+Hazard = Literal["flood", "landslide", "earthquake", "tsunami", "fire", "storm_surge", "other"]
+
+
+class Circle(_Record):
+    """A CAP circle: everyone within ``radius_m`` of the centre (exact distance, no polygon)."""
+
+    center: GeoPoint
+    radius_m: float = Field(gt=0, le=100_000, allow_inf_nan=False)
+
+
 class Alert(_Record):
     """An issued alert: what residents inside ``area`` are told, at which 警戒レベル."""
 
     id: uuid.UUID
     hazard_event_id: uuid.UUID | None = None
     level: AlertLevel
-    hazard: Literal["flood"]
+    hazard: Hazard
     status: Literal["issued"] = "issued"
     area_name: str
     area: PolygonArea
+    circles: list[Circle] = Field(default_factory=list, max_length=100)
     headline: dict[Language, str]
     issued_at: datetime
+    exercise: bool = False
+    incident_id: uuid.UUID | None = None
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the JSON form used on the ``alerts`` topic, the API and the event stream."""
         return self.model_dump(mode="json")
-
-
-class SubscriberIn(_Record):
-    """A resident's registration as sent to ``POST /api/v1/subscribers``."""
-
-    location: GeoPoint
-    language: Language = "ja"
-
-
-class Subscriber(SubscriberIn):
-    """A registered resident."""
-
-    id: uuid.UUID
-    created_at: datetime

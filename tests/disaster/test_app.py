@@ -20,7 +20,7 @@ from tests.support import make_station, square
     ("body", "status", "reason"),
     [
         (b"{not json", 400, "not JSON"),
-        (b'{"language": "ja"}', 422, "location: Field required"),
+        (b'{"language": "ja"}', 422, "needs at least one location"),
         (b'{"location": {"lat": 95, "lon": 139}}', 422, "location.lat"),
         (b'{"location": {"lat": 35, "lon": 139}, "language": "fr"}', 422, "language"),
         (b'{"location": {"lat": 35, "lon": 139}, "role": "admin"}', 422, "role"),
@@ -45,9 +45,12 @@ async def test_a_registration_is_stored_and_its_inbox_starts_empty(
         created = await resp.json()
     assert created["location"] == body["location"]
     assert created["language"] == "en"
-    async with http.get(f"/api/v1/subscribers/{created['id']}/inbox") as resp:
+    inbox = f"/api/v1/subscribers/{created['id']}/inbox"
+    async with http.get(inbox, headers={"Authorization": f"Bearer {created['token']}"}) as resp:
         assert resp.status == 200
         assert await resp.json() == []
+    async with http.get(inbox) as resp:
+        assert resp.status == 401
 
 
 @pytest.mark.parametrize(
@@ -86,7 +89,12 @@ async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -
         "/api/v1/stations",
         "/api/v1/stations/{id}",
         "/api/v1/subscribers",
+        "/api/v1/subscribers/{id}",
         "/api/v1/subscribers/{id}/inbox",
+        "/api/v1/subscribers/{id}/push",
+        "/api/v1/subscribers/{id}/answers",
+        "/api/v1/push/key",
+        "/api/v1/alerts/{id}/answers",
         "/api/v1/alerts",
         "/api/v1/stream",
     }

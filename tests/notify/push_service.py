@@ -175,6 +175,7 @@ class PushService:
         self.max_in_flight = 0
         self.hanging = 0
         self.refused: list[tuple[int, str]] = []
+        self.answered: list[tuple[str, int]] = []  # (subscription token, status) told to answer
 
     async def start(self) -> None:
         """Listen on 127.0.0.1 on a free port."""
@@ -214,6 +215,10 @@ class PushService:
         """Make ``endpoint`` answer ``status`` (after VAPID checks) instead of delivering."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
         self._browser(endpoint).answer = (status, headers, f"told to answer {status}")
+
+    def recover(self, endpoint: str) -> None:
+        """Make ``endpoint`` deliver again after :meth:`answer`."""
+        self._browser(endpoint).answer = None
 
     def hang(self, endpoint: str) -> None:
         """Make ``endpoint`` never answer, until the service closes."""
@@ -259,6 +264,7 @@ class PushService:
             await self._hang()
         if browser.answer is not None:
             status, headers, text = browser.answer
+            self.answered.append((request.match_info["token"], status))
             return web.Response(status=status, headers=headers, text=text)
         plaintext = _decrypt(body, browser)
         browser.received.append(Received(plaintext, ttl_s, urgency, topic, claims))

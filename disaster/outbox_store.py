@@ -1,0 +1,130 @@
+"""The delivery outbox in Postgres: rows to send, claimed by workers, settled with the outcome.
+
+The primary key (alert version, resident, channel) makes a delivery happen at most once per
+channel, whatever crashes: an alert replayed after a crash finds its rows already there. A row
+is claimed under a lease, so a worker killed mid-send leaves rows that another worker takes
+over when the lease runs out: a message may then be sent a second time, never lost; the
+notification carries the alert id as its tag, so the phone shows it once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+__all__ = [
+    "Claimed",
+    "Settled",
+    "claim_due",
+    "enqueue",
+    "push_channel_key",
+    "settle",
+]
+
+INBOX = "inbox"
+
+
+def push_channel_key(channel_id: uuid.UUID) -> str:
+    """Return the delivery channel name of one push subscription."""
+    return f"push:{channel_id}"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery a worker holds under lease."""
+
+    alert_id: uuid.UUID
+    subscriber_id: uuid.UUID
+    channel: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What became of a claimed delivery: ``delivered``, ``failed``, ``gone``, or ``pending``
+    again with the time of the next attempt."""
+
+    delivery: Claimed
+    status: str
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    alert_id: uuid.UUID,
+    priority: int,
+    inbox: list[uuid.UUID],
+    pushes: list[tuple[uuid.UUID, uuid.UUID]],
+) -> int:
+    """Add an alert's deliveries: every resident's inbox (delivered as it is written) and one
+    pending row per push channel; rows that exist already are left alone. Residents erased in
+    the meantime are skipped. Return how many rows were new."""
+    subscribers = inbox + [s for s, _ in pushes]
+    channels = [INBOX] * len(inbox) + [push_channel_key(c) for _, c in pushes]
+    status = await conn.execute(
+        """INSERT INTO deliveries (alert_id, subscriber_id, channel, status, priority,
+                                   delivered_at)
+           SELECT $1, t.subscriber_id, t.channel,
+                  CASE WHEN t.channel = 'inbox' THEN 'delivered' ELSE 'pending' END, $2,
+                  CASE WHEN t.channel = 'inbox' THEN now() END
+           FROM unnest($3::uuid[], $4::text[]) AS t(subscriber_id, channel)
+           JOIN subscribers s ON s.id = t.subscriber_id
+           ON CONFLICT (alert_id, subscriber_id, channel) DO NOTHING""",
+        alert_id, priority, subscribers, channels,
+    )  # fmt: skip
+    count = int(status.rsplit(" ", 1)[-1])
+    if count:
+        await conn.execute("SELECT pg_notify('deliveries_due', $1)", str(alert_id))
+    return count
+
+
+async def claim_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> list[Claimed]:
+    """Lease up to ``limit`` due push deliveries, highest alert level first, then oldest.
+
+    ``SKIP LOCKED`` lets several workers (and processes) claim side by side without waiting
+    on one another; a level-5 alert queued behind level-3 work is claimed first.
+    """
+    rows = await conn.fetch(
+        """WITH due AS (
+               SELECT alert_id, subscriber_id, channel FROM deliveries
+               WHERE status = 'pending' AND next_attempt_at <= now()
+                 AND (lease_until IS NULL OR lease_until < now())
+               ORDER BY priority DESC, next_attempt_at
+               LIMIT $1 FOR UPDATE SKIP LOCKED)
+           UPDATE deliveries d
+           SET lease_until = now() + make_interval(secs => $2), attempts = d.attempts + 1
+           FROM due
+           WHERE (d.alert_id, d.subscriber_id, d.channel)
+               = (due.alert_id, due.subscriber_id, due.channel)
+           RETURNING d.alert_id, d.subscriber_id, d.channel, d.attempts, d.priority""",
+        limit,
+        lease_s,
+    )
+    rows = sorted(rows, key=lambda r: -r["priority"])
+    return [Claimed(r["alert_id"], r["subscriber_id"], r["channel"], r["attempts"]) for r in rows]
+
+
+async def settle(conn: asyncpg.Connection, outcomes: list[Settled]) -> None:
+    """Record the outcomes of claimed deliveries in one statement, releasing their leases."""
+    if not outcomes:
+        return
+    await conn.execute(
+        """UPDATE deliveries d
+           SET status = o.status, next_attempt_at = coalesce(o.next_at, d.next_attempt_at),
+               last_error = o.error, lease_until = NULL,
+               delivered_at = CASE WHEN o.status = 'delivered' THEN now() END
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+                       $6::text[]) AS o(alert_id, subscriber_id, channel, status, next_at, error)
+           WHERE (d.alert_id, d.subscriber_id, d.channel)
+               = (o.alert_id, o.subscriber_id, o.channel)""",
+        [o.delivery.alert_id for o in outcomes],
+        [o.delivery.subscriber_id for o in outcomes],
+        [o.delivery.channel for o in outcomes],
+        [o.status for o in outcomes],
+        [o.next_attempt_at for o in outcomes],
+        [o.error for o in outcomes],
+    )

@@ -1,0 +1,210 @@
+"""Alerts to phones through the whole notify path: Kafka, targeting, the Postgres outbox, the
+delivery workers, Web Push encryption and VAPID, checked by a real push service decrypting."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from disaster import outbox_store, store, topics
+from disaster._kafka import encode_json
+from disaster._pg import connect
+from disaster.domain import Alert, AlertLevel, Circle, GeoPoint
+from disaster.services import migrate
+from tests.notify.push_service import PushService
+from tests.support import square, wait_until
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[PushService]:
+    push = PushService()
+    await push.start()
+    yield push
+    await push.close()
+
+
+async def _resident(
+    http: aiohttp.ClientSession, service: PushService, lon: float, lat: float, **extra: object
+) -> tuple[str, str]:
+    """Register a resident with one browser push subscription; return (id, endpoint)."""
+    body = {"locations": {"home": {"lat": lat, "lon": lon}}, **extra}
+    async with http.post("/api/v1/subscribers", json=body) as resp:
+        created = await resp.json()
+    auth = {"Authorization": f"Bearer {created['token']}"}
+    subscription = service.subscribe()
+    async with http.post(
+        f"/api/v1/subscribers/{created['id']}/push", json=subscription, headers=auth
+    ) as resp:
+        assert resp.status == 201, await resp.text()
+    return created["id"], str(subscription["endpoint"])
+
+
+async def _issue(pool: asyncpg.Pool, producer: AIOKafkaProducer, alert: Alert) -> None:
+    async with pool.acquire() as conn:
+        await store.insert_alert(conn, alert)
+    await producer.send_and_wait(
+        topics.ALERTS, encode_json(alert.to_json_dict()), key=str(alert.id).encode()
+    )
+
+
+def _alert(lon: float, lat: float, **extra: object) -> Alert:
+    fields = {"id": uuid.uuid4(), "level": AlertLevel.EVACUATE, "hazard": "flood",
+              "area_name": "新川流域", "area": square(lon, lat),
+              "headline": {"ja": "新川が氾濫危険水位に達しました。避難してください。",
+                           "en": "The Shinkawa is at flood danger level. Evacuate."},
+              "issued_at": datetime.now(UTC), **extra}  # fmt: skip
+    return Alert.model_validate(fields)
+
+
+async def _statuses(pool: asyncpg.Pool, alert_id: uuid.UUID) -> dict[str, str]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT subscriber_id, status FROM deliveries
+               WHERE alert_id = $1 AND channel <> 'inbox'""",
+            alert_id,
+        )
+    return {str(r["subscriber_id"]): r["status"] for r in rows}
+
+
+def _area() -> tuple[float, float]:
+    return 160.0 + uuid.uuid4().int % 1000 / 100, 20.0
+
+
+async def test_an_alert_reaches_every_phone_inside_once_decrypted_and_none_outside(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+) -> None:  # fmt: skip
+    lon, lat = _area()
+    inside = [await _resident(http, service, lon + 0.001 * i, lat + 0.005, language=lang)
+              for i, lang in enumerate(("ja", "en", "ja-easy"), start=1)]  # fmt: skip
+    edge = await _resident(http, service, lon + 0.01, lat + 0.01)  # the corner: inside
+    outside = await _resident(http, service, lon + 0.0101, lat + 0.005)
+    alert = _alert(lon, lat)
+    for _ in range(2):  # a replayed alert adds nothing
+        await _issue(pool, producer, alert)
+
+    expected = [*inside, edge]
+    await service.wait_until(lambda: all(service.received(e) for _, e in expected))
+    await wait_until(lambda: _all_delivered(pool, alert.id, len(expected)))
+    for (_, endpoint), lang in zip(expected, ("ja", "en", "ja-easy", "ja"), strict=True):
+        (message,) = service.received(endpoint)
+        payload = json.loads(message.plaintext)
+        assert payload["tag"] == str(alert.id)
+        assert payload["title"].startswith("【警戒レベル4】")
+        wanted = alert.headline["en" if lang == "en" else "ja"]
+        assert payload["full_text"] == wanted
+        assert message.urgency == "high"
+    assert service.received(outside[1]) == []
+    assert set(await _statuses(pool, alert.id)) == {s for s, _ in expected}
+
+
+async def _all_delivered(pool: asyncpg.Pool, alert_id: uuid.UUID, count: int) -> bool:
+    statuses = await _statuses(pool, alert_id)
+    return len(statuses) == count and set(statuses.values()) == {"delivered"}
+
+
+async def test_gone_endpoints_are_unsubscribed_and_failing_ones_retried(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+) -> None:  # fmt: skip
+    lon, lat = _area()
+    gone_id, gone = await _resident(http, service, lon + 0.002, lat + 0.002)
+    flaky_id, flaky = await _resident(http, service, lon + 0.003, lat + 0.003)
+    service.answer(gone, 410)
+    service.answer(flaky, 503)
+    alert = _alert(lon, lat)
+    await _issue(pool, producer, alert)
+
+    await service.wait_until(lambda: (flaky.rsplit("/", 1)[1], 503) in service.answered)
+    await wait_until(lambda: _status_is(pool, alert.id, gone_id, "gone"))
+    async with pool.acquire() as conn:
+        disabled = await conn.fetchval(
+            "SELECT disabled_at FROM push_channels WHERE subscriber_id = $1", uuid.UUID(gone_id)
+        )
+        retry = await conn.fetchrow(
+            "SELECT status, attempts, last_error FROM deliveries "
+            "WHERE alert_id = $1 AND subscriber_id = $2 AND channel <> 'inbox'",
+            alert.id, uuid.UUID(flaky_id),
+        )  # fmt: skip
+    assert disabled is not None
+    assert retry["status"] in ("pending", "delivered")
+    service.recover(flaky)
+    await service.wait_until(lambda: len(service.received(flaky)) == 1)
+    await wait_until(lambda: _status_is(pool, alert.id, flaky_id, "delivered"))
+
+    second = _alert(lon, lat)  # the gone endpoint is not tried again
+    await _issue(pool, producer, second)
+    await wait_until(lambda: _all_delivered(pool, second.id, 1))
+    assert set(await _statuses(pool, second.id)) == {flaky_id}
+    assert len(service.received(gone)) == 0
+
+
+async def _status_is(pool: asyncpg.Pool, alert_id: uuid.UUID, sub_id: str, status: str) -> bool:
+    return (await _statuses(pool, alert_id)).get(sub_id) == status
+
+
+async def test_a_drill_reaches_only_residents_who_opted_in_and_says_so(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+) -> None:  # fmt: skip
+    lon, lat = _area()
+    _, taking = await _resident(http, service, lon + 0.002, lat + 0.002, drills=True)
+    _, not_taking = await _resident(http, service, lon + 0.003, lat + 0.003)
+    drill = _alert(lon, lat, exercise=True)
+    await _issue(pool, producer, drill)
+    await service.wait_until(lambda: len(service.received(taking)) == 1)
+    assert json.loads(service.received(taking)[0].plaintext)["title"].startswith("【訓練】")
+    await wait_until(lambda: _all_delivered(pool, drill.id, 1))
+    assert service.received(not_taking) == []
+
+
+async def test_a_circle_reaches_residents_by_exact_distance(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+) -> None:  # fmt: skip
+    lon, lat = _area()
+    centre = (lon + 0.05, lat + 0.05)  # well away from the polygon
+    near_id, near = await _resident(http, service, centre[0] + 0.0045, centre[1])  # ~470 m
+    _, far = await _resident(http, service, centre[0] + 0.0050, centre[1])  # ~523 m
+    circle = Circle(center=GeoPoint(lat=centre[1], lon=centre[0]), radius_m=500)
+    alert = _alert(lon, lat, circles=[circle])
+    await _issue(pool, producer, alert)
+    await wait_until(lambda: _all_delivered(pool, alert.id, 1))
+    assert set(await _statuses(pool, alert.id)) == {near_id}
+    assert len(service.received(near)) == 1
+    assert service.received(far) == []
+
+
+async def test_higher_levels_are_claimed_first(fresh_database: object) -> None:
+    """Level-3 work queued first is overtaken by a level-5 alert queued after it (on a database
+    of its own, where no running worker claims first)."""
+    url = await fresh_database()  # type: ignore[operator]
+    await migrate(url)
+    conn = await connect(url)
+    try:
+        subs = [uuid.uuid4() for _ in range(6)]
+        await conn.executemany(
+            "INSERT INTO subscribers (id, language) VALUES ($1, 'ja')", [(s,) for s in subs]
+        )
+        low, high = uuid.uuid4(), uuid.uuid4()
+        for alert_id in (low, high):
+            await store.insert_alert(conn, _alert(139.0, 35.0, id=alert_id))
+        async with conn.transaction():
+            await outbox_store.enqueue(conn, low, 3, [], [(s, uuid.uuid4()) for s in subs[:3]])
+        async with conn.transaction():
+            await outbox_store.enqueue(conn, high, 5, [], [(s, uuid.uuid4()) for s in subs[3:]])
+        first = await outbox_store.claim_due(conn, 3, lease_s=3600)
+        then = await outbox_store.claim_due(conn, 10, lease_s=3600)
+        again = await outbox_store.claim_due(conn, 10, lease_s=3600)
+    finally:
+        await conn.close()
+    assert {c.alert_id for c in first} == {high}
+    assert {c.alert_id for c in then} == {low}
+    assert again == []  # leased rows are not handed out twice
