@@ -22,11 +22,15 @@ from evac.graph import load_graph
 from evac.profiles import PROFILES
 from evac.router import LiveRouter
 
-__all__ = ["ROUTES_STATE", "LiveRoutes", "routes"]
+__all__ = ["ROUTES_STATE", "LiveRoutes", "NoCityError", "routes"]
 
 routes = web.RouteTableDef()
 #: Re-read closures written this long before the newest seen: commits land out of time order.
 _COMMIT_SLACK = timedelta(seconds=10)
+
+
+class NoCityError(LookupError):
+    """No road graph is loaded, so there are no routes to give."""
 
 
 class LiveRoutes:
@@ -47,13 +51,19 @@ class LiveRoutes:
             answer = await asyncio.to_thread(router.route, origin, profile, hazard)  # type: ignore[arg-type]
         return answer.model_dump(mode="json")
 
+    async def router(self, pool: asyncpg.Pool) -> LiveRouter:
+        """Return the router caught up with closures and shelters, for many answers at once
+        (the notifier's pattern C); raises :class:`NoCityError` when no city is loaded."""
+        async with self._lock, pool.acquire() as conn:
+            return await self._current(conn)
+
     async def _current(self, conn: asyncpg.Connection) -> LiveRouter:
         shelters_at = await conn.fetchval("SELECT max(updated_at) FROM shelters")
         if self._router is None:
             path = self._settings.graph_path
             if not path.exists():
                 msg = f"no city loaded ({path} missing): run `disaster city import` or `generate`"
-                raise error(web.HTTPServiceUnavailable, msg)
+                raise NoCityError(msg)
             graph = await asyncio.to_thread(load_graph, path)
             shelters = await shelter_store.all_shelters(conn)
             self._router = await asyncio.to_thread(LiveRouter, graph, shelters)
@@ -78,7 +88,10 @@ async def get_route(request: web.Request) -> web.Response:
     origin = _origin(request.query.get("from", ""))
     profile = choice_param(request, "profile", PROFILES) or "walk"
     hazard = choice_param(request, "hazard", HAZARDS) or "flood"
-    answer = await request.app[ROUTES_STATE].route(request.app[POOL], origin, profile, hazard)
+    try:
+        answer = await request.app[ROUTES_STATE].route(request.app[POOL], origin, profile, hazard)
+    except NoCityError as exc:
+        raise error(web.HTTPServiceUnavailable, str(exc)) from None
     return json_response(answer)
 
 

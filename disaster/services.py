@@ -22,6 +22,7 @@ from disaster import store, topics
 from disaster._kafka import BatchHandler, ConsumerLoop, ensure_topics, new_producer, one_at_a_time
 from disaster._pg import apply_migrations, create_pool
 from disaster.app import create_app
+from disaster.route_api import LiveRoutes
 from disaster.rules import AlertIssuer
 from disaster.settings import Settings, parse_mqtt_url
 from ingest.incident import IncidentIngestor
@@ -30,7 +31,7 @@ from ingest.mqtt_bridge import MqttBridge
 from ingest.river import RiverIngestor
 from ingest.sensor_ingest import SensorIngestor, SilentSensorWatch
 from ingest.weather import WeatherIngestor
-from notify.compose import compose_plain
+from notify.compose import PersonalComposer
 from notify.delivery import DeliveryWorker
 from notify.notifier import Notifier
 from notify.ssrf import EndpointPolicy
@@ -112,7 +113,8 @@ async def _delivery_workers(
                          subject=settings.vapid_subject)  # fmt: skip
     async with new_push_session(policy, limits) as session:
         sender = WebPushSender(session, signer, policy=policy, limits=limits)
-        workers = [DeliveryWorker(pool, producer, sender, compose_plain)
+        composer = PersonalComposer(pool, LiveRoutes(settings), settings.public_url)
+        workers = [DeliveryWorker(pool, producer, sender, composer)
                    for _ in range(settings.delivery_workers)]  # fmt: skip
         tasks = [asyncio.create_task(w.run(), name=f"delivery worker {i}")
                  for i, w in enumerate(workers)]  # fmt: skip

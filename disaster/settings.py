@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         "only: otherwise only public https endpoints are accepted)",
     )
     delivery_workers: int = Field(default=1, ge=0, le=64)
+    public_url: str = Field(
+        default="http://127.0.0.1:8080",
+        pattern=r"^https?://",
+        description="where residents reach this service (links in notifications)",
+    )
 
     @field_validator("kafka")
     @classmethod

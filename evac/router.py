@@ -49,7 +49,26 @@ class LiveRouter:
         self._closures: dict[str, npt.NDArray[np.int64]] = {}
         self._closed = np.zeros(graph.n_edges, dtype=np.int32)  # active closures per edge
         self._solutions: dict[tuple[str, str], ShelterTimes] = {}
+        lon, lat = graph.node_lon, graph.node_lat
+        self._bounds = (
+            (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
+            if lon.size
+            else None
+        )
         self.set_shelters(shelters)
+
+    def covers(self, point: GeoPoint, margin_m: float = 1_000.0) -> bool:
+        """Return whether a point lies within the city's roads (their bounds plus a margin):
+        beyond, a route would start with a walk across the map to the nearest road."""
+        if self._bounds is None:
+            return False
+        min_lon, min_lat, max_lon, max_lat = self._bounds
+        dlat = margin_m / 111_320.0
+        dlon = dlat / max(np.cos(np.radians(point.lat)), 1e-6)
+        return (
+            min_lon - dlon <= point.lon <= max_lon + dlon
+            and min_lat - dlat <= point.lat <= max_lat + dlat
+        )
 
     def set_shelters(self, shelters: Iterable[Shelter]) -> None:
         """Replace the shelter list (opened, closed, filled); the trees are rebuilt lazily."""

@@ -1,4 +1,10 @@
-"""Turning an alert into one resident's push payload.
+"""Turning an alert into one resident's push payload: patterns C and D, else the plain alert.
+
+- Pattern C (level 3 and up, for a hazard the solver knows): the resident's own route, by the
+  profile their needs call for, from where they are (current location, else home, else work);
+  when no shelter can be reached, the vertical-evacuation advice.
+- Pattern D (an alert about an incident): what happened, how far from them, what to avoid.
+- Otherwise the alert in their language.
 
 The payload carries the alert id as the notification ``tag``: should a delivery be sent twice
 (a worker killed after sending, before recording it), the phone replaces the notification
@@ -7,23 +13,141 @@ instead of showing a second one.
 
 from __future__ import annotations
 
-from disaster._kafka import encode_json
-from disaster.domain import Alert
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from disaster import incident_store
+from disaster.domain import Alert, GeoPoint
+from disaster.domain.geo import distance_m
+from disaster.domain.resident import profile_for
+from disaster.domain.shelter import HAZARDS
+from disaster.route_api import LiveRoutes, NoCityError
+from evac.router import LiveRouter
 from notify.delivery import Recipient
+from notify.messages import (
+    AlertFacts,
+    Catalogue,
+    IncidentFacts,
+    Message,
+    NoRouteFacts,
+    RouteFacts,
+    compose_alert,
+    compose_pattern_c,
+    compose_pattern_d,
+    load_catalogue,
+)
 
-__all__ = ["compose_plain"]
+__all__ = ["PersonalComposer"]
 
-_BODY_CHARS = 90
+_log = logging.getLogger(__name__)
+
+#: From this level on residents are told to move, so they get their own route.
+_ROUTE_FROM_LEVEL = 3
 
 
-async def compose_plain(alert: Alert, recipient: Recipient) -> bytes:
-    """Return the alert's headline in the resident's language (Japanese when missing)."""
-    headline = alert.headline.get(recipient.language) or alert.headline.get("ja") or ""
-    title = f"【警戒レベル{int(alert.level)}】{alert.area_name}"
-    if alert.exercise:
-        title = f"【訓練】{title}"
-    return encode_json({
-        "tag": str(alert.id), "alert_id": str(alert.id), "level": int(alert.level),
-        "hazard": alert.hazard, "exercise": alert.exercise, "title": title,
-        "body": headline[:_BODY_CHARS], "full_text": headline,
-    })  # fmt: skip
+class PersonalComposer:
+    """Composes per resident; one per worker process, sharing the router and catalogue."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        routes: LiveRoutes | None,
+        public_url: str,
+        catalogue: Catalogue | None = None,
+    ) -> None:
+        self._pool = pool
+        self._routes = routes
+        self._public_url = public_url.rstrip("/")
+        self._catalogue = catalogue or load_catalogue()
+        self._incidents: dict[uuid.UUID, dict[str, Any] | None] = {}
+
+    async def prepare(self, alerts: list[Alert]) -> LiveRouter | None:
+        """Catch up once per batch: the router (closures, shelters) and the incidents named."""
+        for alert in alerts:
+            if alert.incident_id is not None and alert.incident_id not in self._incidents:
+                async with self._pool.acquire() as conn:
+                    found = await incident_store.incident_by_id(conn, alert.incident_id)
+                self._incidents[alert.incident_id] = found
+        if self._routes is None or not any(_wants_route(a) for a in alerts):
+            return None
+        try:
+            return await self._routes.router(self._pool)
+        except NoCityError:
+            return None
+
+    def compose(self, alert: Alert, recipient: Recipient, router: LiveRouter | None) -> bytes:
+        """Return the resident's payload (compact JSON, within one Web Push record)."""
+        return self._message(alert, recipient, router).to_push_payload(
+            extra={"tag": str(alert.id), "alert_id": str(alert.id)}
+        )
+
+    def _message(self, alert: Alert, recipient: Recipient, router: LiveRouter | None) -> Message:
+        facts = AlertFacts(
+            int(alert.level), alert.hazard, alert.area_name, alert.headline, alert.issued_at,
+            exercise=alert.exercise,
+        )  # fmt: skip
+        language = recipient.language
+        incident = self._incidents.get(alert.incident_id) if alert.incident_id else None
+        if incident is not None:
+            return compose_pattern_d(
+                self._incident_facts(incident, recipient), language, self._catalogue,
+                exercise=alert.exercise,
+            )  # fmt: skip
+        if (
+            router is not None
+            and recipient.location is not None
+            and _wants_route(alert)
+            and router.covers(recipient.location)
+        ):
+            route = self._route(router, alert, recipient)
+            return compose_pattern_c(facts, route, language, self._catalogue)
+        return compose_alert(facts, language, self._catalogue)
+
+    def _route(
+        self, router: LiveRouter, alert: Alert, recipient: Recipient
+    ) -> RouteFacts | NoRouteFacts:
+        assert recipient.location is not None
+        profile = profile_for(list(recipient.needs))
+        answer = router.route(recipient.location, profile, alert.hazard)  # type: ignore[arg-type]
+        if answer.reason is not None or answer.shelter_name is None:
+            return NoRouteFacts(reason=_no_route_code(answer.reason or ""))
+        origin = recipient.location
+        link = (
+            f"{self._public_url}/resident/#route?from={origin.lat:.5f},{origin.lon:.5f}"
+            f"&profile={profile}&hazard={alert.hazard}"
+        )
+        return RouteFacts(
+            answer.shelter_name, answer.distance_m or 0.0, answer.minutes or 0.0, link, profile
+        )
+
+    def _incident_facts(self, incident: dict[str, Any], recipient: Recipient) -> IncidentFacts:
+        where = GeoPoint.model_validate(incident["location"])
+        away = distance_m(where, recipient.location) if recipient.location else 0.0
+        return IncidentFacts(
+            incident["kind"], incident["description"] or incident["kind"], away, None,
+            datetime.fromisoformat(incident["last_reported_at"]),
+        )  # fmt: skip
+
+
+def _wants_route(alert: Alert) -> bool:
+    return (
+        alert.incident_id is None
+        and int(alert.level) >= _ROUTE_FROM_LEVEL
+        and alert.hazard in HAZARDS
+    )
+
+
+def _no_route_code(reason: str) -> str:
+    """Map the solver's reason to the catalogue's codes (free text is shown as written)."""
+    text = reason.lower()
+    if "full" in text:
+        return "shelters_full"
+    if "cut off" in text or "closed" in text or "blocked" in text:
+        return "roads_blocked"
+    if "no open" in text or "no shelter" in text:
+        return "no_shelter"
+    return reason

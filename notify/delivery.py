@@ -14,16 +14,16 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from disaster import outbox_store, resident_store, store, topics
 from disaster._kafka import encode_json
-from disaster.domain import Alert
+from disaster.domain import Alert, GeoPoint
 from disaster.outbox_store import Claimed, Settled
 from notify.webpush import (
     InvalidSubscriptionError,
@@ -44,14 +44,22 @@ PUSH_TTL_S = 6 * 3600
 
 @dataclass(frozen=True)
 class Recipient:
-    """What composing a resident's message may use: never more than this."""
+    """What composing a resident's message may use: never more than this. ``location`` is
+    where they are now if known, else home, else work."""
 
     subscriber_id: uuid.UUID
     language: str
     needs: tuple[str, ...]
+    location: GeoPoint | None = None
 
 
-Composer = Callable[[Alert, Recipient], Awaitable[bytes]]
+class Composer(Protocol):
+    """Makes each resident's payload; ``prepare`` runs once per batch (catching up the router,
+    say) and its result is handed to every ``compose`` of that batch."""
+
+    async def prepare(self, alerts: list[Alert]) -> Any: ...
+
+    def compose(self, alert: Alert, recipient: Recipient, prepared: Any) -> bytes: ...
 
 
 def backoff_s(attempts: int, retry_after_s: float | None = None) -> float:
@@ -115,8 +123,11 @@ class DeliveryWorker:
                 alert = await store.alert_by_id(conn, alert_id)
                 if alert is not None:
                     self._alerts[alert_id] = alert
+        batch_alerts = [self._alerts[a] for a in {c.alert_id for c in claimed} if a in self._alerts]
+        prepared = await self._compose.prepare(batch_alerts)
         settled = await asyncio.gather(
-            *(self._deliver(c, recipients.get(c.subscriber_id), channels.get(c.channel))
+            *(self._deliver(c, recipients.get(c.subscriber_id), channels.get(c.channel),
+                            prepared)
               for c in claimed)
         )  # fmt: skip
         async with self._pool.acquire() as conn, conn.transaction():
@@ -137,6 +148,7 @@ class DeliveryWorker:
         claimed: Claimed,
         recipient: Recipient | None,
         channel: tuple[uuid.UUID, Subscription | None] | None,
+        prepared: Any,
     ) -> tuple[Settled, uuid.UUID | None]:
         alert = self._alerts.get(claimed.alert_id)
         if recipient is None or channel is None or alert is None:
@@ -145,7 +157,7 @@ class DeliveryWorker:
         if subscription is None:
             return Settled(claimed, "gone", error="push subscription unusable"), channel_id
         try:
-            payload = await self._compose(alert, recipient)
+            payload = self._compose.compose(alert, recipient, prepared)
             message = message_for_alert(
                 payload, level=int(alert.level), ttl_s=PUSH_TTL_S, series=alert.area_name
             )
@@ -172,9 +184,24 @@ async def _recipients(
     """Load the residents and push channels of a batch in two statements."""
     subs = sorted({c.subscriber_id for c in claimed})
     rows = await conn.fetch(
-        "SELECT id, language, needs FROM subscribers WHERE id = ANY($1::uuid[])", subs
+        """SELECT s.id, s.language, s.needs, here.lat, here.lon FROM subscribers s
+           LEFT JOIN LATERAL (
+               SELECT lat, lon FROM subscriber_locations x
+               WHERE x.subscriber_id = s.id AND (x.expires_at IS NULL OR x.expires_at > now())
+               ORDER BY array_position(ARRAY['current', 'home', 'work'], x.kind) LIMIT 1
+           ) here ON true
+           WHERE s.id = ANY($1::uuid[])""",
+        subs,
     )
-    recipients = {r["id"]: Recipient(r["id"], r["language"], tuple(r["needs"])) for r in rows}
+    recipients = {
+        r["id"]: Recipient(
+            r["id"],
+            r["language"],
+            tuple(r["needs"]),
+            None if r["lat"] is None else GeoPoint(lat=r["lat"], lon=r["lon"]),
+        )
+        for r in rows
+    }
     channels: dict[str, tuple[uuid.UUID, Subscription | None]] = {}
     for channel_id, _, endpoint, p256dh, auth in await resident_store.push_channels_of(conn, subs):
         try:

@@ -7,9 +7,9 @@ is missed; a point on a polygon's boundary counts as inside, because missing a r
 than one extra message.
 
 Circles are tested by great-circle distance on a sphere of the WGS84 mean radius (haversine), not
-approximated by polygons. CAP names no earth model; the sphere is what Postgres, JavaScript
-clients and most issuers compute, and it differs from the WGS84 ellipsoid by at most about 0.5 %
-of the radius (7 m on a 1.5 km circle), the same everywhere in our code and the SQL peer.
+approximated by polygons. CAP names no earth model; a sphere is what most issuers and clients
+compute and what plain SQL can express, so everyone draws the same circle. It differs from the
+WGS84 ellipsoid's geodesic by about 0.5 % of the radius at most (7 m on a 1.5 km circle).
 """
 
 from __future__ import annotations
@@ -220,7 +220,9 @@ class ResidentIndex:
     shorter than a quarter cell and marking the cells each piece's box overlaps. Any other
     occupied cell in the bounding box lies wholly inside or wholly outside (the box around its
     points meets no boundary), so one exact test of its first point decides all of it; only the
-    points of marked cells are tested one by one, with prepared ``shapely.intersects_xy``. For a
+    points of marked cells are tested one by one, with prepared ``shapely.intersects_xy``. Cell
+    numbers of points, boxes and pieces come from one monotone float formula and the pieces are
+    padded by 1e-9 degrees, so rounding can only mark more cells, never miss one. For a
     circle, cells whose point box has all four corners within the radius (less a millimetre) are
     inside, since on a sphere the farthest point of a small lon/lat box is a corner; the points
     of the other cells in the circle's bounding box are tested with :func:`haversine_m`. Cost

@@ -11,11 +11,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
+import numpy as np
+import shapely
 from aiokafka import AIOKafkaConsumer
 from hypothesis import strategies as st
 
 from disaster.domain import PolygonArea, Station, Thresholds
+from disaster.settings import Settings
+from evac.city import make_town, town_shelters
 
 
 async def wait_until(
@@ -132,3 +137,16 @@ def byte_mutations(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
         end = draw(st.integers(start, min(len(raw), start + 64)))
         raw[start:end] = draw(st.binary(max_size=16))
     return bytes(raw)
+
+
+async def load_town(settings: Settings, http: aiohttp.ClientSession) -> dict[str, str]:
+    """Make the generated town the service's city and load its shelters through the API;
+    return a route query (``from``, ``profile``, ``hazard``) starting south of its river."""
+    town = make_town(settings.graph_path, seed=0)
+    for shelter in town_shelters(town):
+        body = shelter.model_dump(mode="json")
+        async with http.put(f"/api/v1/shelters/{shelter.id}", json=body) as resp:
+            assert resp.status == 200
+    lat = float(shapely.get_coordinates(town.river.exterior)[:, 1].min()) - 0.002
+    lon = float(np.median(town.graph.node_lon))
+    return {"from": f"{lat},{lon}", "profile": "walk", "hazard": "flood"}

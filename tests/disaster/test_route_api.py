@@ -9,27 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import numpy as np
 import shapely
 
 from disaster import incident_store
 from disaster.domain.roads import RoadClosure
 from disaster.services import Running
 from disaster.settings import Settings
-from evac.city import make_town, town_shelters
-from tests.support import run_cli, wait_until
-
-
-async def _town_route_params(settings: Settings, http: aiohttp.ClientSession) -> dict[str, str]:
-    """Load the generated town's shelters; return a route query from south of its river."""
-    town = make_town(settings.graph_path, seed=0)
-    for shelter in town_shelters(town):
-        body = shelter.model_dump(mode="json")
-        async with http.put(f"/api/v1/shelters/{shelter.id}", json=body) as resp:
-            assert resp.status == 200
-    lat = float(shapely.get_coordinates(town.river.exterior)[:, 1].min()) - 0.002
-    lon = float(np.median(town.graph.node_lon))
-    return {"from": f"{lat},{lon}", "profile": "walk", "hazard": "flood"}
+from tests.support import load_town, run_cli, wait_until
 
 
 def _moat(params: dict[str, str]) -> shapely.Polygon:
@@ -42,7 +28,7 @@ def _moat(params: dict[str, str]) -> shapely.Polygon:
 async def test_route_answers_and_follows_a_closure(
     running: Running, settings: Settings, http: aiohttp.ClientSession
 ) -> None:
-    params = await _town_route_params(settings, http)
+    params = await load_town(settings, http)
     async with http.get("/api/v1/route", params=params) as resp:
         assert resp.status == 200, await resp.text()
         first = await resp.json()
@@ -99,7 +85,7 @@ async def test_a_reported_flooded_area_closes_the_roads_in_it_until_resolved(
 ) -> None:
     """The whole path: a flooding report with an area, through incident.raw and the ingestor,
     becomes a polygon closure that the live router applies; resolving it reopens the roads."""
-    params = await _town_route_params(settings, http)
+    params = await load_town(settings, http)
     async with http.get("/api/v1/route", params=params) as resp:
         first = await resp.json()
     assert first["reason"] is None

@@ -18,8 +18,9 @@ from disaster._kafka import encode_json
 from disaster._pg import connect
 from disaster.domain import Alert, AlertLevel, Circle, GeoPoint
 from disaster.services import migrate
+from disaster.settings import Settings
 from tests.notify.push_service import PushService
-from tests.support import square, wait_until
+from tests.support import load_town, square, wait_until
 
 
 @pytest.fixture
@@ -97,9 +98,12 @@ async def test_an_alert_reaches_every_phone_inside_once_decrypted_and_none_outsi
         (message,) = service.received(endpoint)
         payload = json.loads(message.plaintext)
         assert payload["tag"] == str(alert.id)
-        assert payload["title"].startswith("【警戒レベル4】")
-        wanted = alert.headline["en" if lang == "en" else "ja"]
-        assert payload["full_text"] == wanted
+        tag = {"ja": "ja-JP", "en": "en-US", "ja-easy": "ja-JP-x-easy"}[lang]
+        assert (payload["level"], payload["colour"], payload["language"]) == (4, "#AA00AA", tag)
+        assert "4" in payload["title"]
+        assert len(payload["body"]) <= 90
+        said = {"ja": alert.headline["ja"], "en": alert.headline["en"], "ja-easy": "新川流域"}
+        assert said[lang] in payload["full_text"]
         assert message.urgency == "high"
     assert service.received(outside[1]) == []
     assert set(await _statuses(pool, alert.id)) == {s for s, _ in expected}
@@ -208,3 +212,23 @@ async def test_higher_levels_are_claimed_first(fresh_database: object) -> None:
     assert {c.alert_id for c in first} == {high}
     assert {c.alert_id for c in then} == {low}
     assert again == []  # leased rows are not handed out twice
+
+
+async def test_pattern_c_gives_each_resident_their_own_route_by_their_needs(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    producer: AIOKafkaProducer, settings: Settings,
+) -> None:  # fmt: skip
+    params = await load_town(settings, http)
+    lat, lon = (float(v) for v in params["from"].split(","))
+    _, walker = await _resident(http, service, lon, lat, language="en")
+    _, rolling = await _resident(http, service, lon, lat, language="en", needs=["wheelchair"])
+    alert = _alert(lon - 0.05, lat - 0.05, area=square(lon - 0.05, lat - 0.05, 0.1))
+    await _issue(pool, producer, alert)
+    await service.wait_until(lambda: bool(service.received(walker) and service.received(rolling)))
+    for endpoint, profile in ((walker, "walk"), (rolling, "wheelchair")):
+        async with http.get("/api/v1/route", params={**params, "profile": profile}) as resp:
+            route = await resp.json()
+        payload = json.loads(service.received(endpoint)[0].plaintext)
+        assert payload["pattern"] == "C"
+        assert route["shelter_name"] in payload["full_text"]
+        assert f"profile={profile}" in payload["url"]
