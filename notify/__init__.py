@@ -1,6 +1,6 @@
-"""Notification: target alerts to the residents inside their area and record deliveries."""
+"""Notification: target alerts, compose each resident's message, deliver through the outbox."""
 
 from notify.notifier import Notifier
-from notify.targeting import points_inside
+from notify.targeting import ResidentIndex, TargetArea, points_inside
 
-__all__ = ["Notifier", "points_inside"]
+__all__ = ["Notifier", "ResidentIndex", "TargetArea", "points_inside"]
