@@ -232,3 +232,49 @@ async def test_pattern_c_gives_each_resident_their_own_route_by_their_needs(
         assert payload["pattern"] == "C"
         assert route["shelter_name"] in payload["full_text"]
         assert f"profile={profile}" in payload["url"]
+
+
+async def _report(http: aiohttp.ClientSession, lon: float, lat: float, severity: str) -> None:
+    body = {"kind": "fire", "location": {"lat": lat, "lon": lon}, "severity": severity,
+            "description": "2階から炎", "reporter": {"role": "resident"}}  # fmt: skip
+    async with http.post("/api/v1/incidents", json=body) as resp:
+        assert resp.status == 202, await resp.text()
+
+
+async def test_pattern_d_an_incident_reaches_the_residents_around_it_once_confirmed(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool
+) -> None:
+    lon, lat = _area()
+    _, near = await _resident(http, service, lon + 0.003, lat, language="en")  # ~280 m
+    _, far = await _resident(http, service, lon + 0.0065, lat)  # ~610 m: outside 500 m
+    await _report(http, lon, lat, "high")  # one person's report: HQ sees it, nobody is woken
+
+    async def incident_alert() -> Alert | None:
+        async with pool.acquire() as conn:
+            row = await conn.fetchval(
+                """SELECT a.id FROM alerts a JOIN incidents i ON i.id = a.incident_id
+                   WHERE i.lat = $1 AND i.lon = $2""",
+                lat, lon,
+            )  # fmt: skip
+            return None if row is None else await store.alert_by_id(conn, row)
+
+    async with pool.acquire() as conn:
+        await wait_until(
+            lambda: conn.fetchval(
+                "SELECT true FROM incidents WHERE lat = $1 AND lon = $2", lat, lon
+            )
+        )
+    assert await incident_alert() is None
+    await _report(http, lon + 0.0002, lat, "high")  # a second report confirms it
+    alert = await wait_until(incident_alert)
+    async with pool.acquire() as conn:  # issued by the confirming report, not the first one
+        cause = await conn.fetchval(
+            "SELECT body FROM hazard_events WHERE id = $1", alert.hazard_event_id
+        )
+    assert cause["report_count"] == 2
+    await service.wait_until(lambda: bool(service.received(near)))
+    payload = json.loads(service.received(near)[0].plaintext)
+    assert (payload["pattern"], payload["tag"]) == ("D", str(alert.id))
+    assert "2階から炎" in payload["full_text"]
+    await wait_until(lambda: _all_delivered(pool, alert.id, 1))
+    assert service.received(far) == []
