@@ -29,6 +29,7 @@ from disaster._http import (
 from disaster._kafka import new_producer
 from disaster._pg import create_pool
 from disaster.broadcast import AlertBroadcaster
+from disaster.cap_api import add_cap_routes
 from disaster.domain import Station
 from disaster.incidents_api import routes as incident_routes
 from disaster.observations_api import routes as observation_routes
@@ -200,6 +201,7 @@ def create_app(settings: Settings) -> web.Application:
     app[PUSH_POLICY] = EndpointPolicy(allow_insecure_loopback=settings.push_allow_loopback)
     app.add_routes(routes)
     app.add_routes(resident_routes)
+    add_cap_routes(app, settings)
     app.add_routes(incident_routes)
     app.add_routes(sensor_routes)
     app.add_routes(observation_routes)

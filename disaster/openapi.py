@@ -149,6 +149,15 @@ def _resident_paths(sub_id: dict[str, Any], inbox_item: dict[str, Any]) -> dict[
         "/api/v1/push/key": {"get": {
             "summary": "The VAPID public key to subscribe with (applicationServerKey)",
             "responses": {"200": {"description": "The key, base64url"}}}},
+        "/api/v1/alerts/{id}/cap": {"get": {
+            "summary": "The alert as a CAP 1.2 document (one info per language)",
+            "parameters": [sub_id],
+            "responses": {"200": {"description": "CAP 1.2 XML",
+                                  "content": {"application/cap+xml": {}}}, "404": _ERROR}}},
+        "/api/v1/alerts.atom": {"get": {
+            "summary": "Atom feed of the alerts of the last 48 hours, each with its CAP embedded",
+            "responses": {"200": {"description": "Atom 1.0",
+                                  "content": {"application/atom+xml": {}}}}}},
         "/api/v1/alerts/{id}/answers": {"get": {
             "summary": "Answers of the residents an alert reached; who has not, vulnerable first",
             "parameters": [sub_id],

@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         "only: otherwise only public https endpoints are accepted)",
     )
     delivery_workers: int = Field(default=1, ge=0, le=64)
+    cap_sender: str = Field(
+        default="hq@disaster.example.invalid",
+        pattern=r"^[^\s,<&]+$",
+        description="CAP <sender>: a stable id of this HQ, e.g. an e-mail address or domain",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8080",
         pattern=r"^https?://",

@@ -95,6 +95,8 @@ async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -
         "/api/v1/subscribers/{id}/answers",
         "/api/v1/push/key",
         "/api/v1/alerts/{id}/answers",
+        "/api/v1/alerts/{id}/cap",
+        "/api/v1/alerts.atom",
         "/api/v1/alerts",
         "/api/v1/stream",
     }
