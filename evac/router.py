@@ -77,6 +77,7 @@ class LiveRouter:
             self._nearest_node(self._any_edge.snap(s.location.lon, s.location.lat))
             for s in self._shelters
         ]
+        self._fit: dict[str, list[int]] = {}
         self._solutions.clear()
 
     def apply(self, closure: RoadClosure) -> int:
@@ -115,11 +116,13 @@ class LiveRouter:
         return answer.model_copy(update=self._describe(origin, snap, path, shelter, lead_s, lead_m))
 
     def _fit_shelters(self, hazard: str) -> list[int]:
-        return [
-            i for i, s in enumerate(self._shelters)
-            if s.open and hazard in s.hazards and self._shelter_nodes[i] >= 0
-            and (s.capacity is None or s.occupancy < s.capacity)
-        ]  # fmt: skip
+        if hazard not in self._fit:  # per hazard until the shelters change: once, not per query
+            self._fit[hazard] = [
+                i for i, s in enumerate(self._shelters)
+                if s.open and hazard in s.hazards and self._shelter_nodes[i] >= 0
+                and (s.capacity is None or s.occupancy < s.capacity)
+            ]  # fmt: skip
+        return self._fit[hazard]
 
     def _times(self, profile: str, hazard: Hazard) -> ShelterTimes:
         key = (profile, hazard)
@@ -142,7 +145,7 @@ class LiveRouter:
     ) -> tuple[int, float, float]:
         """Enter the graph at the snapped edge's tail or head, whichever arrives sooner."""
         edge = snap.edge
-        tail, head = int(self.graph.edge_source()[edge]), int(self.graph.indices[edge])
+        tail, head = int(self._tails[edge]), int(self.graph.indices[edge])
         edge_s, edge_m = float(self._base[profile][edge]), float(self.graph.length_m[edge])
         options = [(snap.fraction * edge_s + times.dist_s[tail], tail, snap.fraction * edge_m),
                    ((1 - snap.fraction) * edge_s + times.dist_s[head], head,
@@ -156,9 +159,7 @@ class LiveRouter:
         if snap.distance_m > _SHELTER_REACH_M:
             return -1
         edge = snap.edge
-        return int(
-            self.graph.edge_source()[edge] if snap.fraction < 0.5 else self.graph.indices[edge]
-        )
+        return int(self._tails[edge] if snap.fraction < 0.5 else self.graph.indices[edge])
 
     def _edges_of(self, closure: RoadClosure) -> npt.NDArray[np.int64]:
         if self._closure_index is None:
