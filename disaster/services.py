@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from disaster import store, topics
 from disaster._kafka import BatchHandler, ConsumerLoop, ensure_topics, new_producer, one_at_a_time
 from disaster._pg import apply_migrations, create_pool
+from disaster.access_log import PathOnlyAccessLogger
 from disaster.app import create_app
 from disaster.route_api import LiveRoutes
 from disaster.rules import AlertIssuer
@@ -169,7 +170,9 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
         if role in ("all", "notify"):
             await stack.enter_async_context(_delivery_workers(settings, pool, producer))
         if role in ("all", "web"):
-            runner = web.AppRunner(create_app(settings), shutdown_timeout=2.0)
+            runner = web.AppRunner(
+                create_app(settings), shutdown_timeout=2.0, access_log_class=PathOnlyAccessLogger
+            )
             await runner.setup()
             site = web.TCPSite(runner, settings.http_host, settings.http_port)
             await site.start()

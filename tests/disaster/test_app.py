@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 from datetime import UTC, datetime
 
@@ -189,3 +190,17 @@ async def test_bad_stations_get_422_with_a_reason(
         assert reason in (await resp.json())["reason"]
     async with http.get(f"/api/v1/stations/{station.id}") as resp:
         assert resp.status == 404
+
+
+async def test_the_access_log_never_holds_a_residents_position(
+    http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="aiohttp.access"):
+        async with http.get("/api/v1/route", params={"from": "35.123456,139.654321"}) as resp:
+            await resp.read()
+        body = {"locations": {"home": {"lat": 35.987654, "lon": 139.876543}}}
+        async with http.post("/api/v1/subscribers", json=body) as resp:
+            assert resp.status == 201
+    lines = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any("/api/v1/route" in line for line in lines)
+    assert not any(s in line for line in lines for s in ("35.12", "139.65", "35.98", "139.87"))
