@@ -1,4 +1,5 @@
-"""The ``disaster`` command: ``demo``, ``serve``, ``migrate``, ``inspect``."""
+"""The ``disaster`` command: ``demo``, ``serve``, ``migrate``, ``city``, ``route``, ``webhook``,
+``inspect``."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import json
 import logging
 import signal
 import sys
+import uuid
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from disaster import incident_store, shelter_store
+from disaster import incident_store, shelter_store, webhook_store
 from disaster._pg import connect
 from disaster.demo import run_demo
 from disaster.domain import GeoPoint, InvalidInputError, SettingsError
@@ -26,6 +28,7 @@ from evac.profiles import PROFILES
 from evac.router import LiveRouter
 from evac.shelters import shelters_from_file
 from ingest.inspect import inspect_input
+from notify.ssrf import EndpointPolicy, UnsafeURLError, check_url
 
 __all__ = ["main"]
 
@@ -55,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     way.add_argument("--from", dest="origin", required=True, help="LAT,LON in degrees")
     way.add_argument("--profile", default="walk", choices=sorted(PROFILES))
     way.add_argument("--hazard", default="flood", choices=HAZARDS)
+    hooks = commands.add_parser("webhook", help="partner systems that receive every alert")
+    hook_commands = hooks.add_subparsers(dest="webhook_command", required=True)
+    add = hook_commands.add_parser("add", help="register a URL; prints its signing secret once")
+    add.add_argument("url")
+    add.add_argument("--description", default="")
+    hook_commands.add_parser("list", help="list the registered webhooks")
+    remove = hook_commands.add_parser("remove", help="remove a webhook")
+    remove.add_argument("id")
     inspect = commands.add_parser(
         "inspect", help="parse an input file (JMA XML, CAP, NGSI, a reading...) and print it"
     )
@@ -91,6 +102,7 @@ def _command(settings: Settings, args: argparse.Namespace) -> Coroutine[Any, Any
         "route": lambda: _route(settings, args.origin, args.profile, args.hazard),
         "serve": lambda: _serve(settings, args.role),
         "demo": lambda: _demo(settings, once=args.once, interval_s=args.interval_s),
+        "webhook": lambda: _webhook(settings, args),
     }
     return commands[args.command]()
 
@@ -179,6 +191,40 @@ async def _route(settings: Settings, origin: str, profile: str, hazard: str) -> 
     answer = router.route(point, profile, hazard)  # type: ignore[arg-type]
     print(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
     return 0 if answer.reason is None else 1
+
+
+async def _webhook(settings: Settings, args: argparse.Namespace) -> int:
+    """Add, list or remove partner webhooks (operators only: it needs the database)."""
+    assert settings.database_url is not None
+    await migrate(settings.database_url)
+    conn = await connect(settings.database_url)
+    try:
+        if args.webhook_command == "add":
+            policy = EndpointPolicy(allow_insecure_loopback=settings.push_allow_loopback)
+            try:
+                check_url(args.url, policy)
+            except UnsafeURLError as exc:
+                print(f"disaster: {args.url} is refused: {exc.reason}", file=sys.stderr)
+                return 1
+            hook = await webhook_store.add_webhook(conn, args.url, args.description)
+            print(json.dumps({"id": str(hook.id), "url": hook.url, "secret": hook.secret.hex()}))
+            return 0
+        if args.webhook_command == "list":
+            for hook in await webhook_store.list_webhooks(conn):
+                shown = {"id": str(hook.id), "url": hook.url, "active": hook.active,
+                         "description": hook.description}  # fmt: skip
+                print(json.dumps(shown, ensure_ascii=False))
+            return 0
+        try:
+            removed = await webhook_store.remove_webhook(conn, uuid.UUID(args.id))
+        except ValueError:
+            removed = False
+        if not removed:
+            print(f"disaster: no webhook {args.id}", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        await conn.close()
 
 
 async def _store_shelters(settings: Settings, shelters: list[Shelter]) -> int:

@@ -34,9 +34,11 @@ from ingest.sensor_ingest import SensorIngestor, SilentSensorWatch
 from ingest.weather import WeatherIngestor
 from notify.compose import PersonalComposer
 from notify.delivery import DeliveryWorker
+from notify.messages import load_catalogue
 from notify.notifier import Notifier
 from notify.ssrf import EndpointPolicy
 from notify.vapid import VapidSigner, load_or_create_vapid_key
+from notify.webhook import WebhookWorker
 from notify.webpush import SenderLimits, WebPushSender, new_push_session
 
 __all__ = ["ROLES", "Role", "Running", "running_services"]
@@ -119,6 +121,8 @@ async def _delivery_workers(
                    for _ in range(settings.delivery_workers)]  # fmt: skip
         tasks = [asyncio.create_task(w.run(), name=f"delivery worker {i}")
                  for i, w in enumerate(workers)]  # fmt: skip
+        hooks = WebhookWorker(pool, session, policy, settings, load_catalogue())
+        tasks.append(asyncio.create_task(hooks.run(), name="webhook worker"))
         try:
             yield tasks
         finally:

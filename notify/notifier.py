@@ -15,7 +15,7 @@ import time
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from disaster import outbox_store, resident_store, topics
+from disaster import outbox_store, resident_store, topics, webhook_store
 from disaster._kafka import decode_record, encode_json
 from disaster.domain import Alert
 from notify.residents import ResidentLocations, target_area
@@ -46,6 +46,7 @@ class Notifier:
                       await resident_store.push_channels_of(conn, inside)]  # fmt: skip
             async with conn.transaction():
                 new = await outbox_store.enqueue(conn, alert.id, int(alert.level), inside, pushes)
+                await webhook_store.enqueue(conn, alert.id, int(alert.level))
         _log.info(
             "alert %s: %d residents, %d push channels, %d new rows in %.0f ms",
             alert.id, len(inside), len(pushes), new, (time.perf_counter() - started) * 1e3,

@@ -54,7 +54,7 @@ class ResidentLocations:
                           np.int64, len(rows))  # fmt: skip
         lon = np.fromiter((r[2] for r in rows), np.float64, len(rows))
         lat = np.fromiter((r[3] for r in rows), np.float64, len(rows))
-        if rows or gone:
+        if rows or len(gone):
             self._index = self._index.with_changes(ids, lon, lat, deleted=gone)
 
     def targets(self, area: TargetArea, now: datetime | None = None) -> list[uuid.UUID]:
