@@ -15,7 +15,7 @@ from disaster._http import POOL, error, uuid_param
 from disaster.domain import Alert
 from disaster.settings import Settings
 from notify.atom import FeedEntry, alerts_feed
-from notify.cap_out import CapAlert, alert_to_cap
+from notify.cap_out import MUNICIPALITY_GEOCODE, CapAlert, alert_to_cap
 from notify.messages import AlertFacts, Catalogue, compose_alert, load_catalogue
 
 __all__ = ["CAP_CATALOGUE", "CAP_SETTINGS", "cap_document", "routes"]
@@ -49,6 +49,7 @@ def cap_document(alert: Alert, settings: Settings, catalogue: Catalogue) -> byte
             status="Exercise" if alert.exercise else "Actual",
             polygons=polygons,
             circles=[(c.center.lon, c.center.lat, c.radius_m) for c in alert.circles],
+            geocodes=[(MUNICIPALITY_GEOCODE, code) for code in alert.area_codes],
             web=f"{settings.public_url.rstrip('/')}/api/v1/alerts/{alert.id}/cap",
         )
     )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from disaster import incident_store, shelter_store, webhook_store
+from disaster import area_store, incident_store, shelter_store, webhook_store
 from disaster._pg import connect
 from disaster.demo import run_demo
 from disaster.domain import GeoPoint, InvalidInputError, SettingsError
@@ -22,6 +22,7 @@ from disaster.domain.shelter import HAZARDS, Shelter
 from disaster.embedded import embedded_stack
 from disaster.services import ROLES, Role, Running, migrate, running_services
 from disaster.settings import Settings, load_settings
+from evac.areas import areas_from_geojson
 from evac.city import import_osm, make_town, town_shelters
 from evac.graph import load_graph
 from evac.profiles import PROFILES
@@ -54,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
         "import-shelters", help="import a shelter list (recommended-dataset CSV, GSI GeoJSON)"
     )
     shelters.add_argument("file", type=Path)
+    areas = city_commands.add_parser(
+        "import-areas", help="municipal boundaries (国土数値情報 N03 GeoJSON, or code/name)"
+    )
+    areas.add_argument("file", type=Path)
     way = commands.add_parser("route", help="a resident's route to a shelter, now")
     way.add_argument("--from", dest="origin", required=True, help="LAT,LON in degrees")
     way.add_argument("--profile", default="walk", choices=sorted(PROFILES))
@@ -149,6 +154,8 @@ async def _migrate(settings: Settings) -> int:
 async def _city(settings: Settings, args: argparse.Namespace) -> int:
     if args.city_command == "import-shelters":
         return await _import_shelters(settings, args.file)
+    if args.city_command == "import-areas":
+        return await _import_areas(settings, args.file)
     if args.city_command == "import":
         try:
             graph = import_osm(args.file, settings.graph_path)
@@ -225,6 +232,24 @@ async def _webhook(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await conn.close()
+
+
+async def _import_areas(settings: Settings, path: Path) -> int:
+    """Store municipal boundaries by code, for alerts that name areas by code."""
+    try:
+        found = areas_from_geojson(path)
+    except InvalidInputError as exc:
+        print(f"disaster: {path} is rejected: {exc.reason}", file=sys.stderr)
+        return 1
+    assert settings.database_url is not None
+    await migrate(settings.database_url)
+    conn = await connect(settings.database_url)
+    try:
+        stored = await area_store.upsert_areas(conn, found.areas, source=path.name)
+    finally:
+        await conn.close()
+    print(f"{stored} areas stored; {found.skipped} features without a code skipped")
+    return 0
 
 
 async def _store_shelters(settings: Settings, shelters: list[Shelter]) -> int:

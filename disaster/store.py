@@ -52,7 +52,7 @@ __all__ = [
 
 _ALERT_COLUMNS = (
     "id, hazard_event_id, level, hazard, status, area_name, area, headline, issued_at, exercise,"
-    " circles, incident_id"
+    " circles, incident_id, area_codes"
 )
 
 
@@ -186,11 +186,12 @@ async def insert_alert(conn: asyncpg.Connection, alert: Alert) -> bool:
     """Store an alert and announce it to listeners; return False if it existed already."""
     status = await conn.execute(
         f"""INSERT INTO alerts ({_ALERT_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
             ON CONFLICT (id) DO NOTHING""",  # noqa: S608 - column list is a constant
         alert.id, alert.hazard_event_id, int(alert.level), alert.hazard, alert.status,
         alert.area_name, alert.area.model_dump(mode="json"), alert.headline, alert.issued_at,
         alert.exercise, [c.model_dump(mode="json") for c in alert.circles], alert.incident_id,
+        list(alert.area_codes),
     )  # fmt: skip
     created = status.endswith(" 1")
     if created:

@@ -15,7 +15,7 @@ import time
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from disaster import outbox_store, resident_store, topics, webhook_store
+from disaster import area_store, outbox_store, resident_store, topics, webhook_store
 from disaster._kafka import decode_record, encode_json
 from disaster.domain import Alert
 from notify.residents import ResidentLocations, target_area
@@ -39,7 +39,11 @@ class Notifier:
         started = time.perf_counter()
         async with self._pool.acquire() as conn:
             await self._residents.refresh(conn)
-            inside = self._residents.targets(target_area(alert))
+            coded = await area_store.areas_by_codes(conn, list(alert.area_codes))
+            for code in sorted(set(alert.area_codes) - coded.keys()):
+                _log.error("alert %s names unknown area code %s: not targeted", alert.id, code)
+            shapes = [geometry for _, geometry in coded.values()]
+            inside = self._residents.targets(target_area(alert, shapes))
             if alert.exercise:
                 inside = await _drill_takers(conn, inside)
             pushes = [(sub, channel) for channel, sub, *_ in

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import numpy as np
+import shapely
 
 from disaster import resident_store
 from disaster.domain import Alert
@@ -23,10 +24,12 @@ __all__ = ["ResidentLocations", "target_area"]
 _OVERLAP = timedelta(seconds=10)
 
 
-def target_area(alert: Alert) -> TargetArea:
-    """Return the area an alert reaches: its polygon and its circles (exact distance)."""
+def target_area(alert: Alert, coded: list[dict] | None = None) -> TargetArea:
+    """Return the area an alert reaches: its polygon, its circles (exact distance) and the
+    shapes of the municipalities it names by code (``coded``, GeoJSON, resolved by the caller)."""
     circles = tuple(Circle(c.center.lon, c.center.lat, c.radius_m) for c in alert.circles)
-    return TargetArea(polygons=(alert.area.to_shape(),), circles=circles)
+    shapes = tuple(shapely.geometry.shape(g) for g in coded or [])
+    return TargetArea(polygons=(alert.area.to_shape(), *shapes), circles=circles)
 
 
 class ResidentLocations:

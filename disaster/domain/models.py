@@ -169,6 +169,9 @@ class Alert(_Record):
     area_name: str
     area: PolygonArea
     circles: list[Circle] = Field(default_factory=list, max_length=100)
+    area_codes: list[Annotated[str, Field(pattern=r"^[0-9]{5,6}$")]] = Field(
+        default_factory=list, max_length=200, description="JIS X 0402 municipality codes"
+    )
     headline: dict[Language, str]
     issued_at: datetime
     exercise: bool = False

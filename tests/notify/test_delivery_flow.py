@@ -3,14 +3,18 @@ delivery workers, Web Push encryption and VAPID, checked by a real push service 
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiohttp
 import asyncpg
 import pytest
+import shapely
 from aiokafka import AIOKafkaProducer
 
 from disaster import outbox_store, store, topics
@@ -20,7 +24,7 @@ from disaster.domain import Alert, AlertLevel, Circle, GeoPoint
 from disaster.services import migrate
 from disaster.settings import Settings
 from tests.notify.push_service import PushService
-from tests.support import load_town, square, wait_until
+from tests.support import load_town, run_cli, square, wait_until
 
 
 @pytest.fixture
@@ -74,8 +78,13 @@ async def _statuses(pool: asyncpg.Pool, alert_id: uuid.UUID) -> dict[str, str]:
     return {str(r["subscriber_id"]): r["status"] for r in rows}
 
 
+_PLACES = itertools.count()
+
+
 def _area() -> tuple[float, float]:
-    return 160.0 + uuid.uuid4().int % 1000 / 100, 20.0
+    """A place of its own for each test, half a degree from any other: the session's residents
+    all live in one database, and a test's alert must not reach another test's residents."""
+    return 160.0 + 0.5 * next(_PLACES), 20.0
 
 
 async def test_an_alert_reaches_every_phone_inside_once_decrypted_and_none_outside(
@@ -278,3 +287,29 @@ async def test_pattern_d_an_incident_reaches_the_residents_around_it_once_confir
     assert "2階から炎" in payload["full_text"]
     await wait_until(lambda: _all_delivered(pool, alert.id, 1))
     assert service.received(far) == []
+
+
+async def test_an_alert_naming_a_municipality_by_code_reaches_the_residents_inside_it(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    producer: AIOKafkaProducer, settings: Settings, tmp_path: Path,
+) -> None:  # fmt: skip
+    lon, lat = _area()
+    town = (lon + 0.2, lat + 0.2, lon + 0.25, lat + 0.25)  # far from the alert's own polygon
+    code = f"{uuid.uuid4().int % 90000 + 10000}"
+    boundaries = tmp_path / "N03.geojson"
+    boundaries.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"N03_004": "テスト町", "N03_007": code},
+         "geometry": json.loads(shapely.to_geojson(shapely.box(*town)))}]}))  # fmt: skip
+    env = {**os.environ, "DISASTER_DATABASE_URL": settings.database_url or ""}
+    status, _, err = await run_cli("city", "import-areas", str(boundaries), env=env)
+    assert status == 0, err
+    inside_id, inside = await _resident(http, service, lon + 0.22, lat + 0.22)
+    _, outside = await _resident(http, service, lon + 0.26, lat + 0.22)
+    alert = _alert(lon, lat, area_codes=[code])
+    await _issue(pool, producer, alert)
+    await wait_until(lambda: _all_delivered(pool, alert.id, 1))
+    assert set(await _statuses(pool, alert.id)) == {inside_id}
+    assert len(service.received(inside)) == 1
+    assert service.received(outside) == []
+    async with http.get(f"/api/v1/alerts/{alert.id}/cap") as resp:
+        assert f"<value>{code}</value>" in await resp.text()
