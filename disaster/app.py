@@ -28,6 +28,9 @@ from disaster._http import (
 )
 from disaster._kafka import new_producer
 from disaster._pg import create_pool
+from disaster.access import LIMITER, RateLimiter, access_middleware
+from disaster.auth_api import SECURE_COOKIES
+from disaster.auth_api import routes as auth_routes
 from disaster.broadcast import AlertBroadcaster
 from disaster.cap_api import add_cap_routes
 from disaster.domain import Station
@@ -191,7 +194,12 @@ async def _close_streams(app: web.Application) -> None:
 
 def create_app(settings: Settings) -> web.Application:
     """Build the application; resources open when it starts and close when it stops."""
-    app = web.Application(middlewares=[_json_errors], client_max_size=_MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[_json_errors, access_middleware], client_max_size=_MAX_BODY_BYTES
+    )
+    if settings.rate_limits:
+        app[LIMITER] = RateLimiter()
+    app[SECURE_COOKIES] = settings.public_url.startswith("https://")
     app[_SETTINGS] = settings
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_producer_ctx)
@@ -201,6 +209,7 @@ def create_app(settings: Settings) -> web.Application:
     app[PUSH_POLICY] = EndpointPolicy(allow_insecure_loopback=settings.push_allow_loopback)
     app.add_routes(routes)
     app.add_routes(resident_routes)
+    app.add_routes(auth_routes)
     add_cap_routes(app, settings)
     app.add_routes(incident_routes)
     app.add_routes(sensor_routes)

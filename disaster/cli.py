@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import signal
@@ -14,7 +15,9 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from disaster import area_store, incident_store, shelter_store, webhook_store
+import asyncpg
+
+from disaster import area_store, incident_store, operator_store, shelter_store, webhook_store
 from disaster._pg import connect
 from disaster.demo import run_demo
 from disaster.domain import GeoPoint, InvalidInputError, SettingsError
@@ -63,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     way.add_argument("--from", dest="origin", required=True, help="LAT,LON in degrees")
     way.add_argument("--profile", default="walk", choices=sorted(PROFILES))
     way.add_argument("--hazard", default="flood", choices=HAZARDS)
+    operator = commands.add_parser("operator", help="HQ operator accounts")
+    operator_commands = operator.add_subparsers(dest="operator_command", required=True)
+    add_op = operator_commands.add_parser(
+        "add", help="create an account; the password is read from stdin (or asked for)"
+    )
+    add_op.add_argument("username")
+    add_op.add_argument("--role", choices=("admin", "operator", "viewer"), required=True)
     hooks = commands.add_parser("webhook", help="partner systems that receive every alert")
     hook_commands = hooks.add_subparsers(dest="webhook_command", required=True)
     add = hook_commands.add_parser("add", help="register a URL; prints its signing secret once")
@@ -108,6 +118,7 @@ def _command(settings: Settings, args: argparse.Namespace) -> Coroutine[Any, Any
         "serve": lambda: _serve(settings, args.role),
         "demo": lambda: _demo(settings, once=args.once, interval_s=args.interval_s),
         "webhook": lambda: _webhook(settings, args),
+        "operator": lambda: _operator(settings, args),
     }
     return commands[args.command]()
 
@@ -198,6 +209,28 @@ async def _route(settings: Settings, origin: str, profile: str, hazard: str) -> 
     answer = router.route(point, profile, hazard)  # type: ignore[arg-type]
     print(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
     return 0 if answer.reason is None else 1
+
+
+async def _operator(settings: Settings, args: argparse.Namespace) -> int:
+    """Create an operator account (the first admin has to come from here)."""
+    password = (
+        getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    )
+    assert settings.database_url is not None
+    await migrate(settings.database_url)
+    conn = await connect(settings.database_url)
+    try:
+        created = await operator_store.add_operator(conn, args.username, password, args.role)
+    except ValueError as exc:
+        print(f"disaster: {exc}", file=sys.stderr)
+        return 1
+    except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError):
+        print(f"disaster: username {args.username!r} is taken or not allowed", file=sys.stderr)
+        return 1
+    finally:
+        await conn.close()
+    print(json.dumps({"id": str(created.id), "username": created.username, "role": created.role}))
+    return 0
 
 
 async def _webhook(settings: Settings, args: argparse.Namespace) -> int:

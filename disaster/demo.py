@@ -106,13 +106,16 @@ def generate_town(*, seed: int = 7, inside: int = 5, outside: int = 3) -> DemoTo
     return DemoTown(station, residents, frozenset(inside_ids))
 
 
-async def seed_town(pool: asyncpg.Pool, town: DemoTown) -> None:
-    """Store the town's gauge and residents (again: seeding twice changes nothing)."""
+async def seed_town(pool: asyncpg.Pool, town: DemoTown) -> dict[uuid.UUID, str]:
+    """Store the town's gauge and residents (again: seeding twice changes nothing but the
+    residents' tokens); return each resident's token."""
+    tokens = {}
     async with pool.acquire() as conn, conn.transaction():
         await store.upsert_station(conn, town.station)
         await store.reset_station(conn, town.station.id)
         for sub_id, sub in town.residents:
-            await resident_store.register(conn, sub, sub_id=sub_id)
+            _, tokens[sub_id] = await resident_store.register(conn, sub, sub_id=sub_id)
+    return tokens
 
 
 async def replay_levels(
@@ -210,12 +213,14 @@ async def run_demo(
 ) -> bool:
     """Seed the town, replay the flood, and report what reached whom; return True if exact."""
     town = generate_town()
-    await seed_town(pool, town)
+    tokens = await seed_town(pool, town)
     async with pool.acquire() as conn:
         stored_since = await conn.fetchval("SELECT now()")
     for sub_id, _sub in town.residents[:1] + town.residents[-1:]:
         where = "inside" if sub_id in town.inside else "outside"
-        say(f"  a resident {where} the area: {base_url}/api/v1/subscribers/{sub_id}/inbox")
+        inbox = f"{base_url}/api/v1/subscribers/{sub_id}/inbox"
+        say(f"  a resident {where} the area: curl -H 'Authorization: Bearer {tokens[sub_id]}' "
+            f"{inbox}")  # fmt: skip
     say(f"replaying {len(RISING_RIVER_M)} readings of {town.station.name} ...")
     start = await replay_levels(
         producer, town.station.id, RISING_RIVER_M, interval_s=interval_s,

@@ -78,6 +78,7 @@ def openapi_document() -> dict[str, Any]:
         }},
     }  # fmt: skip
     paths |= _resident_paths(sub_id, inbox_item)
+    paths |= _operator_paths()
     paths |= {
         "/api/v1/alerts": {"get": {
             "summary": "Issued alerts, newest first",
@@ -115,6 +116,33 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": schemas},
     }
+
+
+def _operator_paths() -> dict[str, Any]:
+    """HQ accounts: login (session cookie + CSRF token), API tokens, accounts, the audit log."""
+    denied = {"401": _ERROR, "403": _ERROR}
+    return {
+        "/api/v1/auth/login": {"post": {
+            "summary": "Log in: sets an HttpOnly session cookie, answers the CSRF token",
+            "requestBody": _body("LoginIn"),
+            "responses": {"200": {"description": "Logged in"}, "401": _ERROR,
+                          "429": _ERROR}}},
+        "/api/v1/auth/logout": {"post": {"summary": "End the session",
+                                         "responses": {"204": {"description": "Done"}}}},
+        "/api/v1/auth/me": {"get": {"summary": "Who is calling",
+                                    "responses": {"200": {"description": "Name and role"},
+                                                  **denied}}},
+        "/api/v1/auth/tokens": {"post": {
+            "summary": "An API token acting as the caller (shown once)",
+            "requestBody": _body("TokenIn"),
+            "responses": {"201": {"description": "The token"}, **denied}}},
+        "/api/v1/operators": {"post": {
+            "summary": "Create an operator account (admin)", "requestBody": _body("OperatorIn"),
+            "responses": {"201": {"description": "Created"}, **denied, "409": _ERROR}}},
+        "/api/v1/audit": {"get": {
+            "summary": "The audit log, newest first (admin)", "parameters": _query("limit"),
+            "responses": {"200": {"description": "Entries"}, **denied}}},
+    }  # fmt: skip
 
 
 def _resident_paths(sub_id: dict[str, Any], inbox_item: dict[str, Any]) -> dict[str, Any]:

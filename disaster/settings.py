@@ -83,6 +83,9 @@ class Settings(BaseSettings):
         "only: otherwise only public https endpoints are accepted)",
     )
     delivery_workers: int = Field(default=1, ge=0, le=64)
+    rate_limits: bool = Field(
+        default=True, description="limit public writes per address (off only for load tests)"
+    )
     cap_sender: str = Field(
         default="hq@disaster.example.invalid",
         pattern=r"^[^\s,<&]+$",

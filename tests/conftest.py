@@ -18,6 +18,7 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from disaster import operator_store
 from disaster._kafka import ensure_topics, new_producer
 from disaster.embedded import EmbeddedKafka, embedded_postgres_url
 from disaster.services import Running, running_services
@@ -95,6 +96,7 @@ async def settings(
         state_dir=Path(tmp_path_factory.mktemp("state")),
         sensor_watch_period_s=0.5,
         push_allow_loopback=True,
+        rate_limits=False,  # the whole suite comes from one address; limits get their own test
         mqtt_url=f"mqtt://127.0.0.1:1883/{prefix}/sensors/#",
     )
 
@@ -115,9 +117,28 @@ async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
     await prod.stop()
 
 
+@pytest.fixture(scope="session")
+async def admin_token(running: Running) -> str:
+    """An API token of an HQ admin, made once per session."""
+    async with running.pool.acquire() as conn:
+        admin = await operator_store.add_operator(
+            conn, f"admin-{uuid.uuid4().hex[:6]}", "correct horse battery staple", "admin"
+        )
+        return await operator_store.create_api_token(conn, admin, "tests")
+
+
 @pytest.fixture
-async def http(running: Running) -> AsyncIterator[aiohttp.ClientSession]:
-    """An HTTP client for the running API."""
+async def http(running: Running, admin_token: str) -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client for the running API, acting as an HQ admin unless a request says
+    otherwise (residents' requests give their own token)."""
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    async with aiohttp.ClientSession(base_url=running.base_url, headers=headers) as session:
+        yield session
+
+
+@pytest.fixture
+async def anonymous(running: Running) -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client with no credentials: a resident's browser, or an attacker."""
     async with aiohttp.ClientSession(base_url=running.base_url) as session:
         yield session
 

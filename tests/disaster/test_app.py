@@ -98,6 +98,12 @@ async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -
         "/api/v1/alerts/{id}/answers",
         "/api/v1/alerts/{id}/cap",
         "/api/v1/alerts.atom",
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/me",
+        "/api/v1/auth/tokens",
+        "/api/v1/operators",
+        "/api/v1/audit",
         "/api/v1/alerts",
         "/api/v1/stream",
     }
