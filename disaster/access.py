@@ -69,6 +69,9 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/weather/reports"): "viewer",
     ("GET", "/api/v1/events"): "viewer",
     ("GET", "/api/v1/auth/me"): "viewer",
+    ("GET", "/api/v1/alerts/drafts"): "viewer",
+    ("GET", "/api/v1/alerts/{id}/versions"): "viewer",
+    ("GET", "/api/v1/alerts/{id}/preview"): "viewer",
     ("POST", "/api/v1/auth/logout"): "viewer",
     ("POST", "/api/v1/auth/tokens"): "viewer",
     # HQ: acting (and seeing who has not answered: vulnerable residents' homes)
@@ -78,6 +81,11 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("PUT", "/api/v1/shelters/{id}"): "operator",
     ("PATCH", "/api/v1/shelters/{id}"): "operator",
     ("GET", "/api/v1/alerts/{id}/answers"): "operator",
+    ("POST", "/api/v1/alerts/drafts"): "operator",
+    ("POST", "/api/v1/alerts/{id}/approve"): "operator",
+    ("POST", "/api/v1/alerts/{id}/issue"): "operator",
+    ("POST", "/api/v1/alerts/{id}/update"): "operator",
+    ("POST", "/api/v1/alerts/{id}/cancel"): "operator",
     # HQ: administering
     ("POST", "/api/v1/operators"): "admin",
     ("GET", "/api/v1/audit"): "admin",

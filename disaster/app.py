@@ -29,6 +29,7 @@ from disaster._http import (
 from disaster._kafka import new_producer
 from disaster._pg import create_pool
 from disaster.access import LIMITER, RateLimiter, access_middleware
+from disaster.alerts_api import routes as alert_routes
 from disaster.auth_api import SECURE_COOKIES
 from disaster.auth_api import routes as auth_routes
 from disaster.broadcast import AlertBroadcaster
@@ -210,6 +211,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(routes)
     app.add_routes(resident_routes)
     app.add_routes(auth_routes)
+    app.add_routes(alert_routes)
     add_cap_routes(app, settings)
     app.add_routes(incident_routes)
     app.add_routes(sensor_routes)

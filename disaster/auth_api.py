@@ -1,7 +1,7 @@
 """Operator login, sessions, API tokens, accounts and the audit log, over HTTP.
 
-Failed logins are throttled per username and per address (5 within 15 minutes, counted in
-Postgres so every web process sees them); a wrong username and a wrong password get the same
+Failed logins are throttled per username (5 within 15 minutes) and per address (20), counted in
+Postgres so every web process sees them; a wrong username and a wrong password get the same
 answer. Session cookies are HttpOnly, SameSite=Strict and Secure unless the service itself is
 served over plain http on loopback (a laptop drill).
 """
@@ -27,7 +27,8 @@ __all__ = ["SECURE_COOKIES", "LoginIn", "OperatorIn", "TokenIn", "routes"]
 SECURE_COOKIES = web.AppKey("secure_cookies", bool)
 SESSION_LIFETIME = timedelta(hours=12)  # one night's shift
 THROTTLE_WINDOW = timedelta(minutes=15)
-THROTTLE_FAILURES = 5
+THROTTLE_FAILURES = 5  # for one username: guessing one account's password
+THROTTLE_REMOTE_FAILURES = 20  # from one address: trying many accounts (a NAT may share it)
 
 routes = web.RouteTableDef()
 
@@ -58,10 +59,10 @@ async def login(request: web.Request) -> web.Response:
     creds = validated(LoginIn, await json_body(request))
     remote = request.remote or "?"
     async with request.app[POOL].acquire() as conn:
-        failures = await operator_store.failed_login_count(
+        by_user, by_remote = await operator_store.failed_login_counts(
             conn, creds.username, remote, THROTTLE_WINDOW
         )
-        if failures >= THROTTLE_FAILURES:
+        if by_user >= THROTTLE_FAILURES or by_remote >= THROTTLE_REMOTE_FAILURES:
             await operator_store.audit(conn, creds.username, "login throttled", status=429)
             raise web.HTTPTooManyRequests(
                 text='{"reason": "too many failed logins; try again in 15 minutes"}',

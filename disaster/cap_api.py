@@ -6,8 +6,10 @@ document carries one ``info`` per language, composed from the same catalogue as 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 from aiohttp import web
 
 from disaster import store
@@ -30,8 +32,11 @@ _CAP_TYPE = "application/cap+xml"
 routes = web.RouteTableDef()
 
 
-def cap_document(alert: Alert, settings: Settings, catalogue: Catalogue) -> bytes:
-    """Return an alert as a CAP 1.2 document (Exercise for drills)."""
+def cap_document(
+    alert: Alert, settings: Settings, catalogue: Catalogue, earlier: Sequence[Alert] = ()
+) -> bytes:
+    """Return an alert version as a CAP 1.2 document (Exercise for drills); an Update or
+    Cancel references the ``earlier`` issued versions of its series."""
     facts = AlertFacts(
         int(alert.level), alert.hazard, alert.area_name, alert.headline, alert.issued_at,
         exercise=alert.exercise,
@@ -47,6 +52,8 @@ def cap_document(alert: Alert, settings: Settings, catalogue: Catalogue) -> byte
             area_desc=alert.area_name,
             messages=[compose_alert(facts, lang, catalogue) for lang in _LANGUAGES],
             status="Exercise" if alert.exercise else "Actual",
+            msg_type=alert.msg_type if earlier else "Alert",
+            references=[(settings.cap_sender, f"urn:uuid:{a.id}", a.issued_at) for a in earlier],
             polygons=polygons,
             circles=[(c.center.lon, c.center.lat, c.radius_m) for c in alert.circles],
             geocodes=[(MUNICIPALITY_GEOCODE, code) for code in alert.area_codes],
@@ -61,9 +68,10 @@ async def alert_cap(request: web.Request) -> web.Response:
     alert_id = uuid_param(request, "id")
     async with request.app[POOL].acquire() as conn:
         alert = await store.alert_by_id(conn, alert_id)
-    if alert is None:
-        raise error(web.HTTPNotFound, f"no alert {alert_id}")
-    body = cap_document(alert, request.app[CAP_SETTINGS], request.app[CAP_CATALOGUE])
+        earlier = await earlier_versions(conn, alert) if alert else []
+    if alert is None or alert.status in ("draft", "approved"):
+        raise error(web.HTTPNotFound, f"no issued alert {alert_id}")
+    body = cap_document(alert, request.app[CAP_SETTINGS], request.app[CAP_CATALOGUE], earlier)
     return web.Response(body=body, content_type=_CAP_TYPE, charset="utf-8")
 
 
@@ -74,6 +82,7 @@ async def alerts_atom(request: web.Request) -> web.Response:
     since = datetime.now(UTC) - FEED_WINDOW
     async with request.app[POOL].acquire() as conn:
         alerts = [a for a in await store.latest_alerts(conn, limit=500) if a.issued_at >= since]
+        history = {a.id: await earlier_versions(conn, a) for a in alerts}
     base = settings.public_url.rstrip("/")
     entries = [
         FeedEntry(
@@ -82,13 +91,24 @@ async def alerts_atom(request: web.Request) -> web.Response:
             updated=a.issued_at,
             cap_url=f"{base}/api/v1/alerts/{a.id}/cap",
             summary=a.area_name,
-            cap_document=cap_document(a, settings, catalogue),
+            cap_document=cap_document(a, settings, catalogue, history[a.id]),
         )
         for a in alerts
     ]
     updated = max((a.issued_at for a in alerts), default=datetime.now(UTC))
     body = alerts_feed(entries, f"{base}/api/v1/alerts.atom", updated)
     return web.Response(body=body, content_type="application/atom+xml", charset="utf-8")
+
+
+async def earlier_versions(conn: asyncpg.Connection, alert: Alert) -> list[Alert]:
+    """Return the issued versions of an alert's series before it, oldest first."""
+    rows = await conn.fetch(
+        """SELECT id FROM alerts WHERE series_id = $1 AND version < $2
+             AND status IN ('issued', 'superseded', 'cancelled') ORDER BY version""",
+        alert.series, alert.version,
+    )  # fmt: skip
+    found = [await store.alert_by_id(conn, r["id"]) for r in rows]
+    return [a for a in found if a is not None]
 
 
 def add_cap_routes(app: web.Application, settings: Settings) -> None:

@@ -139,6 +139,29 @@ def _operator_paths() -> dict[str, Any]:
         "/api/v1/operators": {"post": {
             "summary": "Create an operator account (admin)", "requestBody": _body("OperatorIn"),
             "responses": {"201": {"description": "Created"}, **denied, "409": _ERROR}}},
+        "/api/v1/alerts/drafts": {
+            "post": {"summary": "Draft an alert by hand (waits for approval)",
+                     "requestBody": _body("AlertDraftIn"),
+                     "responses": {"201": {"description": "The draft"}, **denied,
+                                   "422": _ERROR}},
+            "get": {"summary": "Versions waiting for approval or issue, with approvers",
+                    "responses": {"200": {"description": "Drafts"}, **denied}}},
+        **{f"/api/v1/alerts/{{id}}/{step}": {"post": {
+            "summary": summary, "parameters": _query("id"),
+            "responses": {"200": {"description": "The version"}, **denied, "404": _ERROR,
+                          "409": _ERROR}}}
+           for step, summary in (
+               ("approve", "Approve a draft (level 5: two different operators)"),
+               ("issue", "Issue an approved version to the residents"),
+               ("update", "Draft the next version (CAP Update)"),
+               ("cancel", "Cancel, or declare the all-clear (CAP Cancel), at once"))},
+        "/api/v1/alerts/{id}/versions": {"get": {
+            "summary": "Every version of the alert's series", "parameters": _query("id"),
+            "responses": {"200": {"description": "Versions, oldest first"}, **denied}}},
+        "/api/v1/alerts/{id}/preview": {"get": {
+            "summary": "How many residents (and vulnerable ones) a version would reach",
+            "parameters": _query("id"),
+            "responses": {"200": {"description": "Counts"}, **denied}}},
         "/api/v1/audit": {"get": {
             "summary": "The audit log, newest first (admin)", "parameters": _query("limit"),
             "responses": {"200": {"description": "Entries"}, **denied}}},

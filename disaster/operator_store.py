@@ -20,7 +20,7 @@ __all__ = [
     "create_api_token",
     "create_session",
     "delete_session",
-    "failed_login_count",
+    "failed_login_counts",
     "operator_by_username",
     "operator_for_session",
     "operator_for_token",
@@ -130,19 +130,17 @@ async def record_failed_login(conn: asyncpg.Connection, username: str, remote: s
     )
 
 
-async def failed_login_count(
+async def failed_login_counts(
     conn: asyncpg.Connection, username: str, remote: str, window: timedelta
-) -> int:
-    """Return the failed logins for this username or from this address within ``window``."""
-    return int(
-        await conn.fetchval(
-            """SELECT count(*) FROM failed_logins
-               WHERE (username = $1 OR remote = $2) AND at > now() - $3::interval""",
-            username,
-            remote,
-            window,
-        )
-    )
+) -> tuple[int, int]:
+    """Return the failed logins within ``window`` for this username and from this address."""
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE username = $1) AS by_user,
+                  count(*) FILTER (WHERE remote = $2) AS by_remote
+           FROM failed_logins WHERE at > now() - $3::interval""",
+        username, remote, window,
+    )  # fmt: skip
+    return int(row["by_user"]), int(row["by_remote"])
 
 
 async def audit(

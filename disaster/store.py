@@ -52,7 +52,7 @@ __all__ = [
 
 _ALERT_COLUMNS = (
     "id, hazard_event_id, level, hazard, status, area_name, area, headline, issued_at, exercise,"
-    " circles, incident_id, area_codes"
+    " circles, incident_id, area_codes, series_id, version, msg_type, created_by"
 )
 
 
@@ -186,15 +186,16 @@ async def insert_alert(conn: asyncpg.Connection, alert: Alert) -> bool:
     """Store an alert and announce it to listeners; return False if it existed already."""
     status = await conn.execute(
         f"""INSERT INTO alerts ({_ALERT_COLUMNS})
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                    $17)
             ON CONFLICT (id) DO NOTHING""",  # noqa: S608 - column list is a constant
         alert.id, alert.hazard_event_id, int(alert.level), alert.hazard, alert.status,
         alert.area_name, alert.area.model_dump(mode="json"), alert.headline, alert.issued_at,
         alert.exercise, [c.model_dump(mode="json") for c in alert.circles], alert.incident_id,
-        list(alert.area_codes),
+        list(alert.area_codes), alert.series, alert.version, alert.msg_type, alert.created_by,
     )  # fmt: skip
     created = status.endswith(" 1")
-    if created:
+    if created and alert.status == "issued":
         await conn.execute("SELECT pg_notify('alert_issued', $1)", str(alert.id))
     return created
 
@@ -213,9 +214,10 @@ async def alert_by_id(conn: asyncpg.Connection, alert_id: uuid.UUID) -> Alert | 
 
 
 async def latest_alerts(conn: asyncpg.Connection, *, limit: int) -> list[Alert]:
-    """Return the newest alerts first."""
+    """Return the newest issued alert versions first (drafts are HQ's, not the public's)."""
     rows = await conn.fetch(
-        f"SELECT {_ALERT_COLUMNS} FROM alerts ORDER BY issued_at DESC, id LIMIT $1",  # noqa: S608
+        f"""SELECT {_ALERT_COLUMNS} FROM alerts WHERE status IN ('issued', 'superseded')
+            ORDER BY issued_at DESC, id LIMIT $1""",  # noqa: S608
         limit,
     )
     return [_alert_from_row(r) for r in rows]

@@ -82,7 +82,11 @@ class PersonalComposer:
     def compose(self, alert: Alert, recipient: Recipient, router: LiveRouter | None) -> bytes:
         """Return the resident's payload (compact JSON, within one Web Push record)."""
         return self._message(alert, recipient, router).to_push_payload(
-            extra={"tag": str(alert.id), "alert_id": str(alert.id)}
+            extra={
+                "tag": str(alert.series),
+                "alert_id": str(alert.id),
+                "msg_type": alert.msg_type,
+            }
         )
 
     def _message(self, alert: Alert, recipient: Recipient, router: LiveRouter | None) -> Message:

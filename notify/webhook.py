@@ -21,7 +21,7 @@ import aiohttp
 import asyncpg
 
 from disaster import store, webhook_store
-from disaster.cap_api import cap_document
+from disaster.cap_api import cap_document, earlier_versions
 from disaster.settings import Settings
 from disaster.webhook_store import WebhookJob
 from notify.delivery import backoff_s
@@ -111,10 +111,11 @@ class WebhookWorker:
     async def _deliver(self, job: WebhookJob) -> None:
         async with self._pool.acquire() as conn:
             alert = await store.alert_by_id(conn, job.alert_id)
+            earlier = await earlier_versions(conn, alert) if alert else []
         if alert is None:
             await self._settle(job, "failed", error="the alert is gone")
             return
-        body = cap_document(alert, self._settings, self._catalogue)
+        body = cap_document(alert, self._settings, self._catalogue, earlier)
         stamp = int(time.time())
         headers = {"Content-Type": "application/cap+xml; charset=utf-8",
                    "X-Disaster-Timestamp": str(stamp), "X-Disaster-Alert-Id": str(alert.id),

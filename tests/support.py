@@ -150,3 +150,30 @@ async def load_town(settings: Settings, http: aiohttp.ClientSession) -> dict[str
     lat = float(shapely.get_coordinates(town.river.exterior)[:, 1].min()) - 0.002
     lon = float(np.median(town.graph.node_lon))
     return {"from": f"{lat},{lon}", "profile": "walk", "hazard": "flood"}
+
+
+def browser_session(base: str) -> aiohttp.ClientSession:
+    """A client keeping cookies as a browser does (also for an IP address host)."""
+    return aiohttp.ClientSession(base_url=base, cookie_jar=aiohttp.CookieJar(unsafe=True))
+
+
+async def new_operator(http: aiohttp.ClientSession, role: str) -> tuple[str, str]:
+    """Create an HQ account with ``role`` through the admin API; return (username, password)."""
+    name, password = f"{role}-{uuid.uuid4().hex[:6]}", "a long enough passphrase"
+    body = {"username": name, "password": password, "role": role}
+    async with http.post("/api/v1/operators", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+    return name, password
+
+
+async def operator_token(http: aiohttp.ClientSession, role: str) -> tuple[str, dict[str, str]]:
+    """Create an HQ account, log in as it and get an API token; return (name, auth headers)."""
+    name, password = await new_operator(http, role)
+    async with browser_session(str(http._base_url)) as browser:
+        login = {"username": name, "password": password}
+        async with browser.post("/api/v1/auth/login", json=login) as resp:
+            csrf = (await resp.json())["csrf_token"]
+        async with browser.post("/api/v1/auth/tokens", json={"name": "test"},
+                                headers={"X-CSRF-Token": csrf}) as resp:  # fmt: skip
+            token = (await resp.json())["token"]
+    return name, {"Authorization": f"Bearer {token}"}

@@ -165,7 +165,7 @@ class Alert(_Record):
     hazard_event_id: uuid.UUID | None = None
     level: AlertLevel
     hazard: Hazard
-    status: Literal["issued"] = "issued"
+    status: Literal["draft", "approved", "issued", "superseded", "cancelled"] = "issued"
     area_name: str
     area: PolygonArea
     circles: list[Circle] = Field(default_factory=list, max_length=100)
@@ -176,6 +176,17 @@ class Alert(_Record):
     issued_at: datetime
     exercise: bool = False
     incident_id: uuid.UUID | None = None
+    series_id: uuid.UUID | None = Field(
+        default=None, description="the same for every version of one alert; the first's id"
+    )
+    version: int = Field(default=1, ge=1)
+    msg_type: Literal["Alert", "Update", "Cancel"] = "Alert"
+    created_by: str = Field(default="system", max_length=100)
+
+    @property
+    def series(self) -> uuid.UUID:
+        """Return the id shared by every version (a phone's notification tag)."""
+        return self.series_id or self.id
 
     def to_json_dict(self) -> dict[str, Any]:
         """Return the JSON form used on the ``alerts`` topic, the API and the event stream."""

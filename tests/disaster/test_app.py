@@ -104,6 +104,13 @@ async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -
         "/api/v1/auth/tokens",
         "/api/v1/operators",
         "/api/v1/audit",
+        "/api/v1/alerts/drafts",
+        "/api/v1/alerts/{id}/approve",
+        "/api/v1/alerts/{id}/issue",
+        "/api/v1/alerts/{id}/update",
+        "/api/v1/alerts/{id}/cancel",
+        "/api/v1/alerts/{id}/versions",
+        "/api/v1/alerts/{id}/preview",
         "/api/v1/alerts",
         "/api/v1/stream",
     }
