@@ -19,6 +19,7 @@ import asyncpg
 
 from disaster import area_store, incident_store, operator_store, shelter_store, webhook_store
 from disaster._pg import connect
+from disaster.buildings_cli import import_buildings_command
 from disaster.demo import run_demo
 from disaster.domain import GeoPoint, InvalidInputError, SettingsError
 from disaster.domain.shelter import HAZARDS, Shelter
@@ -58,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         "import-shelters", help="import a shelter list (recommended-dataset CSV, GSI GeoJSON)"
     )
     shelters.add_argument("file", type=Path)
+    bldg = city_commands.add_parser("import-buildings", help="PLATEAU CityGML (.gml or folder)")
+    bldg.add_argument("file", type=Path)
     areas = city_commands.add_parser(
         "import-areas", help="municipal boundaries (国土数値情報 N03 GeoJSON, or code/name)"
     )
@@ -165,6 +168,8 @@ async def _migrate(settings: Settings) -> int:
 async def _city(settings: Settings, args: argparse.Namespace) -> int:
     if args.city_command == "import-shelters":
         return await _import_shelters(settings, args.file)
+    if args.city_command == "import-buildings":
+        return await import_buildings_command(settings, args.file)
     if args.city_command == "import-areas":
         return await _import_areas(settings, args.file)
     if args.city_command == "import":
