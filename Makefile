@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint
+.PHONY: demo test lint browser
 
 demo: $(STAMP)
 	$(VENV)/bin/disaster demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
@@ -18,3 +18,12 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet --upgrade pip==25.3
 	$(VENV)/bin/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+# The resident page is tested in Debian's Chromium (driven by Playwright); install it when the
+# machine can, else those tests skip and say so.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && \
+		(apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null 2>&1 && \
+		  apt-get install -y -q chromium fonts-noto-cjk >/dev/null 2>&1))) || \
+		echo "chromium not installed: the resident page's browser tests will be skipped"

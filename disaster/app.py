@@ -38,6 +38,7 @@ from disaster.domain import Station
 from disaster.incidents_api import routes as incident_routes
 from disaster.observations_api import routes as observation_routes
 from disaster.openapi import openapi_document
+from disaster.resident_page import routes as resident_page_routes
 from disaster.residents_api import PUSH_POLICY, VAPID_KEY
 from disaster.residents_api import routes as resident_routes
 from disaster.route_api import ROUTES_STATE, LiveRoutes
@@ -212,6 +213,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(resident_routes)
     app.add_routes(auth_routes)
     app.add_routes(alert_routes)
+    app.add_routes(resident_page_routes)
     add_cap_routes(app, settings)
     app.add_routes(incident_routes)
     app.add_routes(sensor_routes)
