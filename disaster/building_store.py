@@ -19,12 +19,14 @@ import shapely
 from shapely.geometry import Point, shape
 
 from evac.buildings import Building
+from evac.refuge import Refuge, floors_of
 
 __all__ = [
     "StoredBuilding",
     "building_at",
     "buildings_by_ids",
     "buildings_in_box",
+    "refuges",
     "set_refuge_designated",
     "upsert_buildings",
 ]
@@ -175,3 +177,16 @@ def _stored(row: asyncpg.Record) -> StoredBuilding:
     if isinstance(footprint, str):  # a connection without the jsonb codec of disaster._pg
         footprint = json.loads(footprint)
     return StoredBuilding(**{**dict(row), "footprint": footprint})
+
+
+async def refuges(conn: asyncpg.Connection) -> list[Refuge]:
+    """Return the buildings that may take people in upstairs: public or designated ones."""
+    rows = await conn.fetch(
+        """SELECT id, name, lon, lat, nearest_node, storeys, height_m, flood_depth_m,
+                  tsunami_depth_m FROM buildings WHERE public OR refuge_designated"""
+    )
+    return [
+        Refuge(r["id"], r["name"] or r["id"], r["lon"], r["lat"], r["nearest_node"],
+               floors_of(r["storeys"], r["height_m"]), r["flood_depth_m"], r["tsunami_depth_m"])
+        for r in rows
+    ]  # fmt: skip

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import asyncpg
 from aiohttp import web
 
-from disaster import incident_store, shelter_store
+from disaster import building_store, incident_store, shelter_store
 from disaster._http import POOL, choice_param, error, json_response
 from disaster.domain import GeoPoint
 from disaster.domain.shelter import HAZARDS
@@ -41,6 +41,7 @@ class LiveRoutes:
         self._router: LiveRouter | None = None
         self._closures_seen: datetime | None = None
         self._shelters_seen: datetime | None = None
+        self._buildings_seen: datetime | None = None
         self._lock = asyncio.Lock()
 
     async def route(self, pool: asyncpg.Pool, origin: GeoPoint, profile: str, hazard: str) -> dict:
@@ -71,6 +72,10 @@ class LiveRoutes:
         elif shelters_at != self._shelters_seen:
             self._router.set_shelters(await shelter_store.all_shelters(conn))
             self._shelters_seen = shelters_at
+        buildings_at = await conn.fetchval("SELECT max(updated_at) FROM buildings")
+        if buildings_at != self._buildings_seen:
+            self._router.set_refuges(await building_store.refuges(conn))
+            self._buildings_seen = buildings_at
         since = None if self._closures_seen is None else self._closures_seen - _COMMIT_SLACK
         closures, newest = await incident_store.closures_written_since(conn, since)
         for closure in closures:

@@ -8,17 +8,19 @@ Closures apply in place: only the part of each tree they touch is recomputed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
 from disaster.domain import GeoPoint
 from disaster.domain.roads import RoadClosure
-from disaster.domain.route import RouteAnswer
+from disaster.domain.route import RefugeTarget, RouteAnswer
 from disaster.domain.shelter import Hazard, Shelter
 from evac.closures import ClosureIndex
 from evac.graph import RoadGraph
 from evac.profiles import PROFILES, travel_time_s
+from evac.refuge import VERTICAL_HAZARDS, Refuge
 from evac.snap import EdgeIndex, Snap
 from evac.solver import (
     Route,
@@ -49,6 +51,7 @@ class LiveRouter:
         self._closures: dict[str, npt.NDArray[np.int64]] = {}
         self._closed = np.zeros(graph.n_edges, dtype=np.int32)  # active closures per edge
         self._solutions: dict[tuple[str, str], ShelterTimes] = {}
+        self._refuges: list[Refuge] = []
         lon, lat = graph.node_lon, graph.node_lat
         self._bounds = (
             (float(lon.min()), float(lat.min()), float(lon.max()), float(lat.max()))
@@ -98,8 +101,21 @@ class LiveRouter:
                 reopen_edges(times, now_open, self._base[profile][now_open])
         return int(now_closed.size + now_open.size)
 
-    def route(self, origin: GeoPoint, profile: str, hazard: Hazard) -> RouteAnswer:
-        """Return the way from ``origin`` to the nearest fit shelter, or why there is none."""
+    def route(
+        self, origin: GeoPoint, profile: str, hazard: Hazard, *, deadline_s: float | None = None
+    ) -> RouteAnswer:
+        """Return the way from ``origin`` to the nearest fit shelter, or why there is none.
+
+        When there is none, or it takes longer than ``deadline_s`` (the time until the water
+        arrives, when known), the answer also names the nearest building to go up in.
+        """
+        answer = self._to_shelter(origin, profile, hazard)
+        late = deadline_s is not None and (answer.minutes or 0.0) * 60 > deadline_s
+        if (answer.reason is not None or late) and hazard in VERTICAL_HAZARDS:
+            answer = answer.model_copy(update={"refuge": self._to_refuge(origin, profile, hazard)})
+        return answer
+
+    def _to_shelter(self, origin: GeoPoint, profile: str, hazard: Hazard) -> RouteAnswer:
         answer = RouteAnswer(profile=profile, hazard=hazard, origin=origin)
         chosen = self._fit_shelters(hazard)
         if not chosen:
@@ -114,6 +130,43 @@ class LiveRouter:
         path = route(times, start)
         shelter = self._shelters[chosen[path.source]]
         return answer.model_copy(update=self._describe(origin, snap, path, shelter, lead_s, lead_m))
+
+    def set_refuges(self, refuges: Iterable[Refuge]) -> None:
+        """Replace the buildings that may take people in upstairs (vertical evacuation)."""
+        self._refuges = [
+            r
+            if r.node >= 0
+            else replace(r, node=self._nearest_node(self._any_edge.snap(r.lon, r.lat)))
+            for r in refuges
+        ]
+        for key in [k for k in self._solutions if k[1].endswith(":refuge")]:
+            del self._solutions[key]
+
+    def _to_refuge(self, origin: GeoPoint, profile: str, hazard: str) -> RefugeTarget | None:
+        fit = [(r, f) for r in self._refuges if r.node >= 0 and (f := r.floor_for(hazard))]
+        if not fit:
+            return None
+        key = (profile, f"{hazard}:refuge")
+        if key not in self._solutions:
+            weights = np.where(self._closed > 0, np.inf, self._base[profile])
+            nodes = [r.node for r, _ in fit]
+            self._solutions[key] = nearest_shelter_times(self._search, weights, nodes)
+        times = self._solutions[key]
+        snap = self._snapper(profile).snap(origin.lon, origin.lat)
+        start, lead_s, lead_m = self._best_entry(snap, times, profile)
+        if start < 0:
+            return None
+        path = route(times, start)
+        building, floor = fit[path.source]
+        coords = [[origin.lon, origin.lat], [snap.lon, snap.lat]]
+        coords += [[float(self.graph.node_lon[n]), float(self.graph.node_lat[n])]
+                   for n in path.nodes] + [[building.lon, building.lat]]  # fmt: skip
+        return RefugeTarget(
+            building_id=building.id, name=building.name, safe_floor=floor,
+            distance_m=round(lead_m + float(self.graph.length_m[path.edges].sum()), 1),
+            minutes=round((lead_s + float(path.time_s)) / 60, 1),
+            waypoints={"type": "LineString", "coordinates": coords},
+        )  # fmt: skip
 
     def _fit_shelters(self, hazard: str) -> list[int]:
         if hazard not in self._fit:  # per hazard until the shelters change: once, not per query

@@ -118,7 +118,12 @@ class PersonalComposer:
         profile = profile_for(list(recipient.needs))
         answer = router.route(recipient.location, profile, alert.hazard)  # type: ignore[arg-type]
         if answer.reason is not None or answer.shelter_name is None:
-            return NoRouteFacts(reason=_no_route_code(answer.reason or ""))
+            refuge = answer.refuge
+            return NoRouteFacts(
+                reason=_no_route_code(answer.reason or ""),
+                refuge_name=refuge.name if refuge else None,
+                safe_floor=refuge.safe_floor if refuge else None,
+            )
         origin = recipient.location
         link = (
             f"{self._public_url}/resident/#route?from={origin.lat:.5f},{origin.lon:.5f}"

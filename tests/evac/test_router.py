@@ -12,6 +12,7 @@ from disaster.domain.roads import RoadClosure
 from evac.city import town_shelters
 from evac.generate import generate_town
 from evac.graph import BRIDGE, STEPS
+from evac.refuge import Refuge, safe_floor
 from evac.router import LiveRouter
 from evac.snap import EdgeIndex
 
@@ -134,3 +135,45 @@ def test_no_open_shelter_for_the_hazard_is_said_plainly() -> None:
     closed = [s.model_copy(update={"open": False}) for s in SHELTERS]
     answer = _router(closed).route(_south_of_river(), "walk", "flood")
     assert answer.reason == "no open shelter designated for flood with room left"
+
+
+def _moat(origin: GeoPoint) -> RoadClosure:
+    centre = shapely.Point(origin.lon, origin.lat)
+    ring = centre.buffer(0.0015).difference(centre.buffer(0.0012))
+    return RoadClosure(id="moat", source="incident", source_id="t", reason="flooded",
+                       geometry=shapely.geometry.mapping(ring), active=True,
+                       changed_at=NOW)  # fmt: skip
+
+
+def test_floors_above_the_water_with_a_margin() -> None:
+    assert [safe_floor(d) for d in (0.0, 0.5, 2.4, 5.0, 5.5)] == [2, 2, 3, 3, 4]
+
+
+def test_an_island_gets_a_building_to_go_up_in_and_never_one_too_low() -> None:
+    origin = _south_of_river()
+    low = Refuge("low", "公民館", origin.lon + 0.0003, origin.lat, -1, floors=2, flood_depth_m=2.4)
+    high = Refuge("high", "第二中学校", origin.lon - 0.0006, origin.lat, -1, floors=4,
+                  flood_depth_m=2.4)  # fmt: skip
+    outside = Refuge("far", "市役所", origin.lon + 0.01, origin.lat, -1, floors=8)
+    router = _router()
+    router.set_refuges([low, high, outside])
+    assert router.apply(_moat(origin)) > 0
+    answer = router.route(origin, "walk", "flood")
+    assert answer.reason == "cut off: closures leave no open road to a suitable shelter"
+    assert answer.refuge is not None
+    assert (answer.refuge.building_id, answer.refuge.safe_floor) == ("high", 3)
+    assert answer.refuge.waypoints["coordinates"][-1] == [high.lon, high.lat]
+    assert router.route(origin, "walk", "earthquake").refuge is None  # going up won't help
+
+
+def test_a_shelter_too_far_for_the_time_left_adds_a_building_to_go_up_in() -> None:
+    origin = _south_of_river()
+    router = _router()
+    router.set_refuges([Refuge("near", "第二中学校", origin.lon, origin.lat + 0.0002, -1,
+                               floors=5, flood_depth_m=1.0)])  # fmt: skip
+    relaxed = router.route(origin, "walk", "flood")
+    assert (relaxed.reason, relaxed.refuge) == (None, None)
+    hurried = router.route(origin, "walk", "flood", deadline_s=30)
+    assert hurried.shelter_id == relaxed.shelter_id  # the shelter is still named ...
+    assert hurried.refuge is not None  # ... and the building near enough to reach in time
+    assert hurried.refuge.minutes < relaxed.minutes  # type: ignore[operator]
