@@ -82,3 +82,14 @@ async def test_the_command_prints_json_or_the_reason(tmp_path: Path) -> None:
     assert code == 1
     assert "level_m" in err
     assert "Traceback" not in err
+
+
+def test_a_plateau_building_tile_is_read_as_the_import_would() -> None:
+    raw = (DATA / "plateau" / "64413325_bldg_6697_op.gml").read_bytes()
+    stream, buildings = inspect_input(raw)
+    assert stream == "city"
+    assert len(buildings) == 25
+    lon, lat = buildings[0]["footprint"]["coordinates"][0][0]
+    assert 141 < lon < 142
+    assert 42 < lat < 43  # longitude first, as everywhere else in the system
+    assert any(b["flood_depth_m"] for b in buildings)
