@@ -79,6 +79,25 @@ class PersonalComposer:
         except NoCityError:
             return None
 
+    def shared_key(
+        self, alert: Alert, recipient: Recipient, router: LiveRouter | None
+    ) -> tuple[uuid.UUID, str] | None:
+        """Return (alert, language) when the payload is the plain alert, the same for every
+        resident speaking that language; None when it is their own (a route, an incident)."""
+        if alert.incident_id is not None and alert.incident_id in self._incidents:
+            return None
+        if self._routed(alert, recipient, router):
+            return None
+        return alert.id, recipient.language
+
+    def _routed(self, alert: Alert, recipient: Recipient, router: LiveRouter | None) -> bool:
+        return (
+            router is not None
+            and recipient.location is not None
+            and _wants_route(alert)
+            and router.covers(recipient.location)
+        )
+
     def compose(self, alert: Alert, recipient: Recipient, router: LiveRouter | None) -> bytes:
         """Return the resident's payload (compact JSON, within one Web Push record)."""
         return self._message(alert, recipient, router).to_push_payload(
@@ -101,12 +120,8 @@ class PersonalComposer:
                 self._incident_facts(incident, recipient), language, self._catalogue,
                 exercise=alert.exercise,
             )  # fmt: skip
-        if (
-            router is not None
-            and recipient.location is not None
-            and _wants_route(alert)
-            and router.covers(recipient.location)
-        ):
+        if self._routed(alert, recipient, router):
+            assert router is not None
             route = self._route(router, alert, recipient)
             return compose_pattern_c(facts, route, language, self._catalogue)
         return compose_alert(facts, language, self._catalogue)

@@ -5,6 +5,13 @@ message, encrypts and sends them concurrently (the sender bounds concurrency per
 and overall, so one hanging service does not hold up the rest), and records every outcome in
 one statement. Retries back off exponentially (or as ``Retry-After`` says); an endpoint its
 push service calls gone is disabled. Workers in several processes share the outbox safely.
+
+A city-wide alert is a million messages, so per-message overhead is kept to what the message
+needs (``bench/notify/fanout.py`` measures it): residents and channels come in one statement
+per batch, sends run on a few drainers per push service rather than a task each, what is the
+same for many messages (the delivery options per alert; the payload per language, when the
+composer says it is shared) is worked out once per batch, and receipts go out as one record
+batch per partition.
 """
 
 from __future__ import annotations
@@ -14,12 +21,15 @@ import contextlib
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from disaster import outbox_store, resident_store, store, topics
 from disaster._kafka import encode_json
@@ -28,13 +38,14 @@ from disaster.outbox_store import Claimed, Settled
 from notify.webpush import (
     InvalidSubscriptionError,
     Outcome,
+    PushMessage,
     PushResult,
     Subscription,
     WebPushSender,
     message_for_alert,
 )
 
-__all__ = ["Composer", "DeliveryWorker", "Recipient", "backoff_s"]
+__all__ = ["Composer", "DeliveryWorker", "Recipient", "SharingComposer", "backoff_s"]
 
 _log = logging.getLogger(__name__)
 
@@ -62,6 +73,18 @@ class Composer(Protocol):
     def compose(self, alert: Alert, recipient: Recipient, prepared: Any) -> bytes: ...
 
 
+@runtime_checkable
+class SharingComposer(Composer, Protocol):
+    """A composer that can tell when residents get the same payload, so that a batch composes
+    it once per key rather than once per resident: a plain alert depends on the language
+    alone, a personal route (pattern C) or incident (pattern D) on the resident."""
+
+    def shared_key(self, alert: Alert, recipient: Recipient, prepared: Any) -> Hashable | None:
+        """Return a key shared by every resident whose payload ``compose`` makes the same for
+        this alert and batch, or None when the payload is the resident's own."""
+        ...
+
+
 def backoff_s(attempts: int, retry_after_s: float | None = None) -> float:
     """Return the wait before the next attempt: what the push service asked for, else
     exponential from 2 s to 10 minutes, with jitter so retries do not arrive in waves."""
@@ -81,7 +104,7 @@ class DeliveryWorker:
         compose: Composer,
         *,
         batch: int = 500,
-        lease_s: float = 60.0,
+        lease_s: float = 15.0,
         max_attempts: int = 8,
         idle_wait_s: float = 1.0,
     ) -> None:
@@ -89,6 +112,7 @@ class DeliveryWorker:
         self._producer = producer
         self._sender = sender
         self._compose = compose
+        self._shared_key = compose.shared_key if isinstance(compose, SharingComposer) else None
         self._batch = batch
         self._lease_s = lease_s
         self._max_attempts = max_attempts
@@ -118,53 +142,96 @@ class DeliveryWorker:
             claimed = await outbox_store.claim_due(conn, self._batch, self._lease_s)
             if not claimed:
                 return 0
-            recipients, channels = await _recipients(conn, claimed)
-            for alert_id in {c.alert_id for c in claimed} - self._alerts.keys():
-                alert = await store.alert_by_id(conn, alert_id)
-                if alert is not None:
-                    self._alerts[alert_id] = alert
-        batch_alerts = [self._alerts[a] for a in {c.alert_id for c in claimed} if a in self._alerts]
-        prepared = await self._compose.prepare(batch_alerts)
-        settled = await asyncio.gather(
-            *(self._deliver(c, recipients.get(c.subscriber_id), channels.get(c.channel),
-                            prepared)
-              for c in claimed)
-        )  # fmt: skip
+            batch = _Batch(*await _recipients(conn, claimed))
+            alert_ids = {c.alert_id for c in claimed}
+            await self._load_alerts(conn, alert_ids)
+        batch.prepared = await self._compose.prepare(
+            [self._alerts[a] for a in alert_ids if a in self._alerts]
+        )
+        heartbeat = asyncio.create_task(self._hold(claimed))
+        try:
+            settled = await self._send_batch(claimed, batch)
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         async with self._pool.acquire() as conn, conn.transaction():
             await outbox_store.settle(conn, [s for s, _ in settled])
             for gone in {ch for s, ch in settled if s.status == "gone" and ch}:
                 await resident_store.disable_push_channel(conn, gone)
-        for outcome, _ in settled:
-            receipt = {"alert_id": str(outcome.delivery.alert_id), "status": outcome.status,
-                       "subscriber_id": str(outcome.delivery.subscriber_id),
-                       "channel": outcome.delivery.channel}  # fmt: skip
-            await self._producer.send(
-                topics.DELIVERIES, encode_json(receipt), key=receipt["subscriber_id"].encode()
-            )
+        await self._publish([s for s, _ in settled])
         return len(claimed)
 
-    async def _deliver(
+    async def _hold(self, claimed: list[Claimed]) -> None:
+        """Renew the batch's leases every third of a lease while it is being sent."""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            async with self._pool.acquire() as conn:
+                await outbox_store.extend_leases(conn, claimed, self._lease_s)
+
+    async def _load_alerts(self, conn: asyncpg.Connection, alert_ids: set[uuid.UUID]) -> None:
+        for alert_id in alert_ids - self._alerts.keys():
+            alert = await store.alert_by_id(conn, alert_id)
+            if alert is not None:
+                self._alerts[alert_id] = alert
+
+    async def _send_batch(self, claimed: list[Claimed], batch: _Batch) -> list[_Sent]:
+        """Send a batch with a few drainers per push service origin rather than a task per
+        message: tasks cost more than the sends' own bookkeeping, and the sender lets no more
+        than its per-origin bound through anyway. A hanging origin stalls only its drainers."""
+        results: list[_Sent | None] = [None] * len(claimed)
+        by_origin: dict[str, list[int]] = {}
+        for index, row in enumerate(claimed):
+            _, subscription = batch.channels.get(row.channel, (None, None))
+            by_origin.setdefault(subscription.origin if subscription else "", []).append(index)
+        async with asyncio.TaskGroup() as group:
+            for indices in by_origin.values():
+                todo = iter(indices)
+                for _ in range(min(_DRAINERS_PER_ORIGIN, len(indices))):
+                    group.create_task(self._drain(todo, claimed, batch, results))
+        return [result for result in results if result is not None]
+
+    async def _drain(
         self,
-        claimed: Claimed,
-        recipient: Recipient | None,
-        channel: tuple[uuid.UUID, Subscription | None] | None,
-        prepared: Any,
-    ) -> tuple[Settled, uuid.UUID | None]:
+        todo: Iterator[int],
+        claimed: list[Claimed],
+        batch: _Batch,
+        results: list[_Sent | None],
+    ) -> None:
+        for index in todo:
+            results[index] = await self._deliver(claimed[index], batch)
+
+    async def _deliver(self, claimed: Claimed, batch: _Batch) -> _Sent:
         alert = self._alerts.get(claimed.alert_id)
+        recipient = batch.recipients.get(claimed.subscriber_id)
+        channel = batch.channels.get(claimed.channel)
         if recipient is None or channel is None or alert is None:
             return Settled(claimed, "gone", error="resident, channel or alert is gone"), None
         channel_id, subscription = channel
         if subscription is None:
             return Settled(claimed, "gone", error="push subscription unusable"), channel_id
         try:
-            payload = self._compose.compose(alert, recipient, prepared)
-            message = message_for_alert(
-                payload, level=int(alert.level), ttl_s=PUSH_TTL_S, series=alert.area_name
-            )
+            message = self._message(alert, recipient, batch)
         except ValueError as exc:  # a message that cannot be sent as composed: say why
             return Settled(claimed, "failed", error=f"composing: {exc}"), None
         result = await self._sender.send(subscription, message)
         return self._settled(claimed, result), channel_id
+
+    def _message(self, alert: Alert, recipient: Recipient, batch: _Batch) -> PushMessage:
+        """The resident's message: the payload composed once per shared key when the composer
+        can tell (else for the resident alone); the delivery options once per alert."""
+        key = self._shared_key(alert, recipient, batch.prepared) if self._shared_key else None
+        if key is None:
+            payload = self._compose.compose(alert, recipient, batch.prepared)
+        elif (payload := batch.shared.get((alert.id, key))) is None:
+            payload = self._compose.compose(alert, recipient, batch.prepared)
+            batch.shared[(alert.id, key)] = payload
+        options = batch.options.get(alert.id)
+        if options is None:
+            options = message_for_alert(
+                b"", level=int(alert.level), ttl_s=PUSH_TTL_S, series=alert.area_name
+            )
+            batch.options[alert.id] = options
+        return PushMessage(payload, options.ttl_s, options.urgency, options.topic)
 
     def _settled(self, claimed: Claimed, result: PushResult) -> Settled:
         if result.outcome is Outcome.DELIVERED:
@@ -177,36 +244,90 @@ class DeliveryWorker:
         wait = backoff_s(claimed.attempts, result.retry_after_s)
         return Settled(claimed, "pending", datetime.now(UTC) + timedelta(seconds=wait), error)
 
+    async def _publish(self, outcomes: list[Settled]) -> None:
+        """Publish the receipts, one record batch per partition rather than a ``send`` each.
+
+        Each receipt goes to the partition ``send`` would pick for its key (the default
+        partitioner, which ``new_producer`` leaves in place), so a resident's receipts stay in
+        order; like ``send``, this waits for the records to be queued, not for the broker.
+        """
+        partitions = sorted(await self._producer.partitions_for(topics.DELIVERIES))
+        open_batches: dict[int, BatchBuilder] = {}
+        for outcome in outcomes:
+            key, value = _receipt(outcome)
+            partition = _PARTITIONER(key, partitions, partitions)
+            batch = open_batches.get(partition)
+            if batch is not None and batch.append(key=key, value=value, timestamp=None):
+                continue
+            if batch is not None:  # full: on its way, and a new one for this partition
+                await self._producer.send_batch(batch, topics.DELIVERIES, partition=partition)
+            batch = open_batches[partition] = self._producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None)
+        for partition, batch in open_batches.items():
+            await self._producer.send_batch(batch, topics.DELIVERIES, partition=partition)
+
+
+def _receipt(outcome: Settled) -> tuple[bytes, bytes]:
+    """The ``deliveries`` record of an outcome: keyed by resident, as followers expect."""
+    delivery = outcome.delivery
+    body = {"alert_id": str(delivery.alert_id), "status": outcome.status,
+            "subscriber_id": str(delivery.subscriber_id), "channel": delivery.channel}  # fmt: skip
+    return body["subscriber_id"].encode(), encode_json(body)
+
+
+#: Sends in flight per push service origin and batch; the sender's own bound (64 by default)
+#: decides how many of them really are.
+_DRAINERS_PER_ORIGIN = 64
+_PARTITIONER = DefaultPartitioner()
+
+_Sent = tuple[Settled, uuid.UUID | None]  # the outcome, and the push channel it concerns
+
+
+@dataclass
+class _Batch:
+    """What a claimed batch shares: its residents and channels, the composer's prepared state,
+    and what many of its messages have in common, worked out once."""
+
+    recipients: dict[uuid.UUID, Recipient]
+    channels: dict[str, tuple[uuid.UUID, Subscription | None]]
+    prepared: Any = None
+    options: dict[uuid.UUID, PushMessage] = field(default_factory=dict)
+    shared: dict[tuple[uuid.UUID, Hashable], bytes] = field(default_factory=dict)
+
 
 async def _recipients(
     conn: asyncpg.Connection, claimed: list[Claimed]
 ) -> tuple[dict[uuid.UUID, Recipient], dict[str, tuple[uuid.UUID, Subscription | None]]]:
-    """Load the residents and push channels of a batch in two statements."""
-    subs = sorted({c.subscriber_id for c in claimed})
+    """Load the residents of a batch and their working push channels in one statement."""
     rows = await conn.fetch(
-        """SELECT s.id, s.language, s.needs, here.lat, here.lon FROM subscribers s
+        """SELECT s.id, s.language, s.needs, here.lat, here.lon,
+                  p.id, p.endpoint, p.p256dh, p.auth
+           FROM subscribers s
            LEFT JOIN LATERAL (
                SELECT lat, lon FROM subscriber_locations x
                WHERE x.subscriber_id = s.id AND (x.expires_at IS NULL OR x.expires_at > now())
                ORDER BY array_position(ARRAY['current', 'home', 'work'], x.kind) LIMIT 1
            ) here ON true
+           LEFT JOIN push_channels p ON p.subscriber_id = s.id AND p.disabled_at IS NULL
            WHERE s.id = ANY($1::uuid[])""",
-        subs,
+        sorted({c.subscriber_id for c in claimed}),
     )
-    recipients = {
-        r["id"]: Recipient(
-            r["id"],
-            r["language"],
-            tuple(r["needs"]),
-            None if r["lat"] is None else GeoPoint(lat=r["lat"], lon=r["lon"]),
-        )
-        for r in rows
-    }
+    recipients: dict[uuid.UUID, Recipient] = {}
     channels: dict[str, tuple[uuid.UUID, Subscription | None]] = {}
-    for channel_id, _, endpoint, p256dh, auth in await resident_store.push_channels_of(conn, subs):
-        try:
-            subscription = Subscription.from_keys(endpoint, p256dh=p256dh, auth=auth)
-        except InvalidSubscriptionError:
-            subscription = None
-        channels[outbox_store.push_channel_key(channel_id)] = (channel_id, subscription)
+    for sub_id, language, needs, lat, lon, channel_id, endpoint, p256dh, auth in rows:
+        if sub_id not in recipients:
+            here = None if lat is None else GeoPoint(lat=lat, lon=lon)
+            recipients[sub_id] = Recipient(sub_id, language, tuple(needs), here)
+        if channel_id is not None:
+            channels[outbox_store.push_channel_key(channel_id)] = (
+                channel_id,
+                _subscription(endpoint, p256dh, auth),
+            )
     return recipients, channels
+
+
+def _subscription(endpoint: str, p256dh: str, auth: str) -> Subscription | None:
+    try:
+        return Subscription.from_keys(endpoint, p256dh=p256dh, auth=auth)
+    except InvalidSubscriptionError:
+        return None

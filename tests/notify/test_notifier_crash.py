@@ -30,7 +30,7 @@ from tests.notify.push_service import PushService
 from tests.support import square, wait_until
 
 RESIDENTS = 6_000
-#: The most a killed process can have in flight: its claimed batch (one worker, 500 rows).
+#: The most a killed process can have in flight: its workers' claimed batches.
 IN_FLIGHT = 500
 
 
