@@ -4,6 +4,8 @@
   profile their needs call for, from where they are (current location, else home, else work);
   when no shelter can be reached, the vertical-evacuation advice.
 - Pattern D (an alert about an incident): what happened, how far from them, what to avoid.
+- Pattern E (water expected at the building they are in, per the city model, and no route to
+  give): the expected depth there and the floor to go up to.
 - Otherwise the alert in their language.
 
 The payload carries the alert id as the notification ``tag``: should a delivery be sent twice
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -26,10 +29,12 @@ from disaster.domain.geo import distance_m
 from disaster.domain.resident import profile_for
 from disaster.domain.shelter import HAZARDS
 from disaster.route_api import LiveRoutes, NoCityError
+from evac.refuge import VERTICAL_HAZARDS, safe_floor
 from evac.router import LiveRouter
 from notify.delivery import Recipient
 from notify.messages import (
     AlertFacts,
+    BuildingFacts,
     Catalogue,
     IncidentFacts,
     Message,
@@ -38,6 +43,7 @@ from notify.messages import (
     compose_alert,
     compose_pattern_c,
     compose_pattern_d,
+    compose_pattern_e,
     load_catalogue,
 )
 
@@ -86,7 +92,7 @@ class PersonalComposer:
         resident speaking that language; None when it is their own (a route, an incident)."""
         if alert.incident_id is not None and alert.incident_id in self._incidents:
             return None
-        if self._routed(alert, recipient, router):
+        if self._routed(alert, recipient, router) or _building_advice(alert, recipient):
             return None
         return alert.id, recipient.language
 
@@ -123,7 +129,13 @@ class PersonalComposer:
         if self._routed(alert, recipient, router):
             assert router is not None
             route = self._route(router, alert, recipient)
+            if isinstance(route, NoRouteFacts) and route.safe_floor is None and _wet(recipient):
+                route = replace(route, safe_floor=safe_floor(recipient.depth_m or 0.0))
             return compose_pattern_c(facts, route, language, self._catalogue)
+        if _building_advice(alert, recipient):
+            depth = recipient.depth_m or 0.0
+            building = BuildingFacts(depth, safe_floor(depth))
+            return compose_pattern_e(facts, building, language, self._catalogue)
         return compose_alert(facts, language, self._catalogue)
 
     def _route(
@@ -155,6 +167,21 @@ class PersonalComposer:
             incident["kind"], incident["description"] or incident["kind"], away, None,
             datetime.fromisoformat(incident["last_reported_at"]),
         )  # fmt: skip
+
+
+def _wet(recipient: Recipient) -> bool:
+    return recipient.depth_m is not None and recipient.depth_m > 0
+
+
+def _building_advice(alert: Alert, recipient: Recipient) -> bool:
+    """Pattern E: the city model expects water at the resident's building, and the alert is
+    about water, at a level where people move."""
+    return (
+        _wet(recipient)
+        and alert.incident_id is None
+        and alert.hazard in VERTICAL_HAZARDS
+        and int(alert.level) >= _ROUTE_FROM_LEVEL
+    )
 
 
 def _wants_route(alert: Alert) -> bool:

@@ -62,6 +62,7 @@ class Recipient:
     language: str
     needs: tuple[str, ...]
     location: GeoPoint | None = None
+    depth_m: float | None = None  # expected flood depth at the building they are in, if known
 
 
 class Composer(Protocol):
@@ -300,7 +301,7 @@ async def _recipients(
 ) -> tuple[dict[uuid.UUID, Recipient], dict[str, tuple[uuid.UUID, Subscription | None]]]:
     """Load the residents of a batch and their working push channels in one statement."""
     rows = await conn.fetch(
-        """SELECT s.id, s.language, s.needs, here.lat, here.lon,
+        """SELECT s.id, s.language, s.needs, here.lat, here.lon, building.flood_depth_m,
                   p.id, p.endpoint, p.p256dh, p.auth
            FROM subscribers s
            LEFT JOIN LATERAL (
@@ -308,16 +309,24 @@ async def _recipients(
                WHERE x.subscriber_id = s.id AND (x.expires_at IS NULL OR x.expires_at > now())
                ORDER BY array_position(ARRAY['current', 'home', 'work'], x.kind) LIMIT 1
            ) here ON true
+           LEFT JOIN LATERAL (  -- the smallest building box holding them (the city model's)
+               SELECT b.flood_depth_m FROM buildings b
+               WHERE box(point(b.min_lon, b.min_lat), point(b.max_lon, b.max_lat))
+                     && box(point(here.lon, here.lat), point(here.lon, here.lat))
+                 AND here.lon BETWEEN b.min_lon AND b.max_lon
+                 AND here.lat BETWEEN b.min_lat AND b.max_lat
+               ORDER BY (b.max_lon - b.min_lon) * (b.max_lat - b.min_lat) LIMIT 1
+           ) building ON true
            LEFT JOIN push_channels p ON p.subscriber_id = s.id AND p.disabled_at IS NULL
            WHERE s.id = ANY($1::uuid[])""",
         sorted({c.subscriber_id for c in claimed}),
     )
     recipients: dict[uuid.UUID, Recipient] = {}
     channels: dict[str, tuple[uuid.UUID, Subscription | None]] = {}
-    for sub_id, language, needs, lat, lon, channel_id, endpoint, p256dh, auth in rows:
+    for sub_id, language, needs, lat, lon, depth, channel_id, endpoint, p256dh, auth in rows:
         if sub_id not in recipients:
             here = None if lat is None else GeoPoint(lat=lat, lon=lon)
-            recipients[sub_id] = Recipient(sub_id, language, tuple(needs), here)
+            recipients[sub_id] = Recipient(sub_id, language, tuple(needs), here, depth)
         if channel_id is not None:
             channels[outbox_store.push_channel_key(channel_id)] = (
                 channel_id,

@@ -17,12 +17,13 @@ import pytest
 import shapely
 from aiokafka import AIOKafkaProducer
 
-from disaster import outbox_store, store, topics
+from disaster import building_store, outbox_store, store, topics
 from disaster._kafka import encode_json
 from disaster._pg import connect
 from disaster.domain import Alert, AlertLevel, Circle, GeoPoint
 from disaster.services import migrate
 from disaster.settings import Settings
+from evac.buildings import Building, FloodRisk
 from tests.notify.push_service import PushService
 from tests.support import load_town, run_cli, square, wait_until
 
@@ -313,3 +314,27 @@ async def test_an_alert_naming_a_municipality_by_code_reaches_the_residents_insi
     assert service.received(outside) == []
     async with http.get(f"/api/v1/alerts/{alert.id}/cap") as resp:
         assert f"<value>{code}</value>" in await resp.text()
+
+
+async def test_pattern_e_says_how_deep_the_water_will_be_at_home_and_which_floor_is_safe(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+) -> None:  # fmt: skip
+    lon, lat = _area()
+    home = (lon + 0.005, lat + 0.005)
+    footprint = shapely.box(home[0] - 1e-4, home[1] - 1e-4, home[0] + 1e-4, home[1] + 1e-4)
+    risk = FloodRisk(river="新川", rank=3, depth_m=2.4, scale="L2")
+    house = Building(id=f"bldg_{uuid.uuid4().hex[:8]}", footprint=footprint, height_m=6.0,
+                     storeys=2, usage="411", flood_risks=(risk,), source="test")  # fmt: skip
+    async with pool.acquire() as conn:
+        await building_store.upsert_buildings(conn, [house])
+    _, inside = await _resident(http, service, *home)
+    _, dry = await _resident(http, service, lon + 0.002, lat + 0.002)
+    alert = _alert(lon, lat)
+    await _issue(pool, producer, alert)
+    await service.wait_until(lambda: bool(service.received(inside) and service.received(dry)))
+    advice = json.loads(service.received(inside)[0].plaintext)
+    assert advice["pattern"] == "E"
+    assert "2.4" in advice["full_text"]
+    assert "3階" in advice["full_text"]
+    assert json.loads(service.received(dry)[0].plaintext)["pattern"] == "plain"
