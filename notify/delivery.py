@@ -17,7 +17,6 @@ batch per partition.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import uuid
@@ -35,6 +34,7 @@ from disaster import outbox_store, resident_store, store, topics
 from disaster._kafka import encode_json
 from disaster.domain import Alert, GeoPoint
 from disaster.outbox_store import Claimed, Settled
+from notify._drain import drain_forever
 from notify.webpush import (
     InvalidSubscriptionError,
     Outcome,
@@ -119,23 +119,10 @@ class DeliveryWorker:
         self._max_attempts = max_attempts
         self._idle_wait_s = idle_wait_s
         self._alerts: dict[uuid.UUID, Alert] = {}
-        self._due = asyncio.Event()
 
     async def run(self) -> None:
         """Deliver until cancelled; woken by new outbox rows, else polling for retries."""
-        async with self._pool.acquire() as listener:
-            await listener.add_listener("deliveries_due", self._wake)
-            try:
-                while True:
-                    if not await self.deliver_once():
-                        self._due.clear()
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._due.wait(), self._idle_wait_s)
-            finally:
-                await listener.remove_listener("deliveries_due", self._wake)
-
-    def _wake(self, *_: object) -> None:
-        self._due.set()
+        await drain_forever(self._pool, "deliveries_due", self.deliver_once, self._idle_wait_s)
 
     async def deliver_once(self) -> int:
         """Claim one batch, send it, settle it; return how many were claimed."""

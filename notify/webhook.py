@@ -10,7 +10,6 @@ and at most 64 KiB of an answer is read.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -24,6 +23,7 @@ from disaster import store, webhook_store
 from disaster.cap_api import cap_document, earlier_versions
 from disaster.settings import Settings
 from disaster.webhook_store import WebhookJob
+from notify._drain import drain_forever
 from notify.delivery import backoff_s
 from notify.messages import Catalogue
 from notify.ssrf import EndpointPolicy, UnsafeURLError, check_url
@@ -83,23 +83,10 @@ class WebhookWorker:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._lease_s = lease_s
         self._idle_wait_s = idle_wait_s
-        self._due = asyncio.Event()
 
     async def run(self) -> None:
         """Deliver until cancelled; woken by new deliveries, else polling for retries."""
-        async with self._pool.acquire() as listener:
-            await listener.add_listener("webhooks_due", self._wake)
-            try:
-                while True:
-                    if not await self.deliver_once():
-                        self._due.clear()
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._due.wait(), self._idle_wait_s)
-            finally:
-                await listener.remove_listener("webhooks_due", self._wake)
-
-    def _wake(self, *_: object) -> None:
-        self._due.set()
+        await drain_forever(self._pool, "webhooks_due", self.deliver_once, self._idle_wait_s)
 
     async def deliver_once(self, limit: int = 50) -> int:
         """Claim and post one batch; return how many were claimed."""
