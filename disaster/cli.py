@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import logging
 import signal
 import sys
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +159,18 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
         return 0
 
 
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """Migrate, then hold one connection for a command that reads or writes the database."""
+    assert settings.database_url is not None
+    await migrate(settings.database_url)
+    conn = await connect(settings.database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
 async def _migrate(settings: Settings) -> int:
     assert settings.database_url is not None
     applied = await migrate(settings.database_url)
@@ -200,14 +213,9 @@ async def _route(settings: Settings, origin: str, profile: str, hazard: str) -> 
         print(f"disaster: no city loaded ({settings.graph_path}): run `disaster city import` "
               "or `disaster city generate`", file=sys.stderr)  # fmt: skip
         return 1
-    assert settings.database_url is not None
-    await migrate(settings.database_url)
-    conn = await connect(settings.database_url)
-    try:
+    async with _database(settings) as conn:
         shelters = await shelter_store.all_shelters(conn)
         closures, _ = await incident_store.closures_written_since(conn, None)
-    finally:
-        await conn.close()
     router = LiveRouter(load_graph(settings.graph_path), shelters)
     for closure in closures:
         router.apply(closure)
@@ -221,29 +229,22 @@ async def _operator(settings: Settings, args: argparse.Namespace) -> int:
     password = (
         getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     )
-    assert settings.database_url is not None
-    await migrate(settings.database_url)
-    conn = await connect(settings.database_url)
     try:
-        created = await operator_store.add_operator(conn, args.username, password, args.role)
+        async with _database(settings) as conn:
+            created = await operator_store.add_operator(conn, args.username, password, args.role)
     except ValueError as exc:
         print(f"disaster: {exc}", file=sys.stderr)
         return 1
     except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError):
         print(f"disaster: username {args.username!r} is taken or not allowed", file=sys.stderr)
         return 1
-    finally:
-        await conn.close()
     print(json.dumps({"id": str(created.id), "username": created.username, "role": created.role}))
     return 0
 
 
 async def _webhook(settings: Settings, args: argparse.Namespace) -> int:
     """Add, list or remove partner webhooks (operators only: it needs the database)."""
-    assert settings.database_url is not None
-    await migrate(settings.database_url)
-    conn = await connect(settings.database_url)
-    try:
+    async with _database(settings) as conn:
         if args.webhook_command == "add":
             policy = EndpointPolicy(allow_insecure_loopback=settings.push_allow_loopback)
             try:
@@ -268,8 +269,6 @@ async def _webhook(settings: Settings, args: argparse.Namespace) -> int:
             print(f"disaster: no webhook {args.id}", file=sys.stderr)
             return 1
         return 0
-    finally:
-        await conn.close()
 
 
 async def _import_areas(settings: Settings, path: Path) -> int:
@@ -279,25 +278,15 @@ async def _import_areas(settings: Settings, path: Path) -> int:
     except InvalidInputError as exc:
         print(f"disaster: {path} is rejected: {exc.reason}", file=sys.stderr)
         return 1
-    assert settings.database_url is not None
-    await migrate(settings.database_url)
-    conn = await connect(settings.database_url)
-    try:
+    async with _database(settings) as conn:
         stored = await area_store.upsert_areas(conn, found.areas, source=path.name)
-    finally:
-        await conn.close()
     print(f"{stored} areas stored; {found.skipped} features without a code skipped")
     return 0
 
 
 async def _store_shelters(settings: Settings, shelters: list[Shelter]) -> int:
-    assert settings.database_url is not None
-    await migrate(settings.database_url)
-    conn = await connect(settings.database_url)
-    try:
+    async with _database(settings) as conn:
         return await shelter_store.upsert_shelters(conn, shelters)
-    finally:
-        await conn.close()
 
 
 async def _import_shelters(settings: Settings, path: Path) -> int:

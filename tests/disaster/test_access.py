@@ -3,6 +3,10 @@ sessions with CSRF, the audit log, and rate limits on public writes."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
 import uuid
 
 import aiohttp
@@ -137,3 +141,21 @@ def test_the_rate_limiter_allows_a_burst_then_the_rate(per_minute: int) -> None:
     assert limiter.retry_after(route, "203.0.113.9", per_minute) == 0.0  # another address
     now[0] += wait
     assert limiter.retry_after(route, "198.51.100.7", per_minute) == 0.0
+
+
+async def test_the_first_admin_comes_from_the_command_line(
+    settings: Settings, anonymous: aiohttp.ClientSession
+) -> None:
+    name = f"first-{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "DISASTER_DATABASE_URL": settings.database_url or ""}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "disaster", "operator", "add", name, "--role", "admin", env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(b"a long enough passphrase\n"), 60)
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out)["role"] == "admin"
+    login = {"username": name, "password": "a long enough passphrase"}
+    async with anonymous.post("/api/v1/auth/login", json=login) as resp:
+        assert (await resp.json())["role"] == "admin"
