@@ -4,7 +4,7 @@ The answer is lexicographic, as an evacuation is judged: seat as many residents 
 a shelter with room; among those seatings, make the last arrival (the egress time) as early as
 possible; among those, make the total (so the mean) travel time as small as possible.
 
-How, and why this way (kernels in ``evac._assign_kernels``):
+How, and why this way (kernels in ``evac._assign_*``: nearest, egress, transport, layout):
 
 1. Residents sharing a node travel alike, so they are one group with a count: the problem is
    groups x shelters, not residents x shelters.
@@ -37,7 +37,10 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from evac import _assign_kernels
+from evac._assign_egress import egress_by_cuts, egress_by_max_flows
+from evac._assign_layout import hand_out_seats, pack_candidates, unpack_flow
+from evac._assign_nearest import MAX_RING, k_nearest_sources
+from evac._assign_transport import transport
 from evac.solver import (
     QUANTUM_S,
     UNREACHED,
@@ -135,13 +138,11 @@ def k_nearest_shelters(
         msg = f"weights_s must have shape ({graph.n_edges},), got {weights.shape}"
         raise ValueError(msg)
     rev_weight = quantise_times(weights)[graph.rev_edge]
-    rev_weight[rev_weight >= _assign_kernels.MAX_RING] = UNREACHED  # 29 h legs: closed
+    rev_weight[rev_weight >= MAX_RING] = UNREACHED  # 29 h legs: closed
     k = max(0, min(int(k), shelters.size))
     source = np.empty((graph.n_nodes, k), dtype=np.int32)
     units = np.empty((graph.n_nodes, k), dtype=np.int64)
-    _assign_kernels.k_nearest_sources(
-        graph.rev_indptr, graph.rev_indices, rev_weight, shelters, source, units
-    )
+    k_nearest_sources(graph.rev_indptr, graph.rev_indices, rev_weight, shelters, source, units)
     return Candidates(source[asked], units[asked])
 
 
@@ -165,19 +166,13 @@ def seat_groups(candidates: Candidates, count: npt.ArrayLike, capacities: npt.Ar
     flat_cand = np.empty(groups << shift, dtype=np.int32)
     flat_units = np.empty(groups << shift, dtype=np.int64)
     order = np.empty((groups, k), dtype=np.int64)
-    _assign_kernels.pack_candidates(cand, units, shift, flat_cand, flat_units, order)
+    pack_candidates(cand, units, shift, flat_cand, flat_units, order)
     flow = np.zeros(flat_cand.size, dtype=np.int64)
-    egress_by = (
-        _assign_kernels.egress_by_cuts
-        if room.size <= CUT_SHELTERS
-        else _assign_kernels.egress_by_max_flows
-    )
+    egress_by = egress_by_cuts if room.size <= CUT_SHELTERS else egress_by_max_flows
     seated, egress = egress_by(flat_cand, flat_units, shift, people, room)
-    paths = _assign_kernels.transport(
-        flat_cand, flat_units, shift, people, room, np.int64(egress), flow
-    )
+    paths = transport(flat_cand, flat_units, shift, people, room, np.int64(egress), flow)
     per_candidate = np.empty((groups, k), dtype=np.int64)
-    _assign_kernels.unpack_flow(flow, order, shift, per_candidate)
+    unpack_flow(flow, order, shift, per_candidate)
     return Seating(per_candidate, int(egress), int(seated), int(paths))
 
 
@@ -203,7 +198,7 @@ def _resident_slots(groups: _Groups, flow: I64) -> I64:
     residents in index order (they share a node, so which of them is immaterial)."""
     slot = np.empty(groups.of_resident.size, dtype=np.int64)
     scratch = np.empty((2, groups.count.size), dtype=np.int64)
-    _assign_kernels.hand_out_seats(groups.of_resident, flow, slot, scratch[0], scratch[1])
+    hand_out_seats(groups.of_resident, flow, slot, scratch[0], scratch[1])
     return slot
 
 

@@ -18,7 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from evac import _assign_kernels
+from evac._assign_egress import egress_by_cuts, egress_by_max_flows
+from evac._assign_layout import pack_candidates
 from evac.assign import (
     CUT_SHELTERS,
     DEFAULT_CANDIDATES,
@@ -391,6 +392,6 @@ def test_both_egress_searches_agree(case: Groups) -> None:
     packed_cand = np.empty(cand.shape[0] << shift, np.int32)
     packed_units = np.empty(cand.shape[0] << shift, np.int64)
     order = np.empty(cand.shape, np.int64)
-    _assign_kernels.pack_candidates(cand, units, shift, packed_cand, packed_units, order)
+    pack_candidates(cand, units, shift, packed_cand, packed_units, order)
     problem = (packed_cand, packed_units, shift, case.count, case.capacities)
-    assert _assign_kernels.egress_by_cuts(*problem) == _assign_kernels.egress_by_max_flows(*problem)
+    assert egress_by_cuts(*problem) == egress_by_max_flows(*problem)
