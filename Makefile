@@ -13,10 +13,14 @@ test: $(STAMP) browser
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest
 
-$(STAMP): pyproject.toml
+# The dashboard's MapLibre comes from the npm registry, exactly as its lockfile says.
+DASHBOARD := disaster/static/dashboard
+
+$(STAMP): pyproject.toml $(DASHBOARD)/package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip==25.3
 	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	npm ci --prefix $(DASHBOARD) --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
 # The resident page is tested in Debian's Chromium (driven by Playwright); install it when the

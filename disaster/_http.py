@@ -17,6 +17,7 @@ __all__ = [
     "POOL",
     "PRODUCER",
     "bbox_param",
+    "body_too_large",
     "choice_param",
     "error",
     "json_body",
@@ -30,6 +31,7 @@ __all__ = [
 POOL = web.AppKey("pool", asyncpg.Pool)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 ModelT = TypeVar("ModelT", bound=BaseModel)
+_SHOWN_CHARS = 120
 
 
 def error(status: type[web.HTTPError], reason: str, details: Any = None) -> web.HTTPError:
@@ -50,11 +52,33 @@ def uuid_param(request: web.Request, name: str) -> uuid.UUID:
         raise error(web.HTTPBadRequest, f"{name} must be a UUID") from None
 
 
+def body_too_large(max_bytes: int) -> web.HTTPRequestEntityTooLarge:
+    """Return the 413 answer for a body over ``max_bytes``, with a JSON reason."""
+    reason = f"the body is larger than the {max_bytes} bytes allowed"
+    return web.HTTPRequestEntityTooLarge(
+        max_size=max_bytes, text=json.dumps({"reason": reason}), content_type="application/json",
+        headers={"Connection": "close"},
+    )  # fmt: skip
+
+
 async def json_body(request: web.Request) -> Any:
+    """Return the body as strict JSON (no NaN or Infinity), or answer 400 saying why not.
+
+    A body over the app's ``client_max_size`` is answered 413 by :meth:`request.read`.
+    """
+    raw = await request.read()
     try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise error(web.HTTPBadRequest, "the body is not JSON") from None
+        return json.loads(raw.decode(), parse_constant=_refuse_constant)  # UTF-8 only
+    except RecursionError:
+        raise error(web.HTTPBadRequest, "the body is not JSON: nested too deeply") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN, too many digits
+        reason = f"the body is not JSON: {str(exc)[:_SHOWN_CHARS]}"
+        raise error(web.HTTPBadRequest, reason) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    msg = f"{name} is not a JSON number"
+    raise ValueError(msg)
 
 
 def validated(model: type[ModelT], body: Any) -> ModelT:

@@ -18,7 +18,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -178,20 +184,33 @@ class ConsumerLoop:
         on_reject: RejectHook | None = None,
         max_records: int = 5000,
     ) -> None:
-        self._consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        )
+        self.topic = topic
+        self._consumer_args = {"bootstrap_servers": bootstrap, "group_id": group_id}
+        self._consumer = self._new_consumer()
         self._handler = handler
         self._producer = producer
         self._dlq_topic = dlq_topic
         self._on_reject = on_reject
         self._max_records = max_records
-        self.topic = topic
+        self._rewind = False
+        self._from_start = False  # until a commit lands on the new broker: see rewind()
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        consumer = AIOKafkaConsumer(
+            **self._consumer_args,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        )
+        consumer.subscribe([self.topic], listener=_StartOver(self))
+        return consumer
+
+    async def rewind(self) -> None:
+        """The broker came back empty: read this topic again from its start (see
+        :mod:`disaster.ingress`). Positions held from before would skip new records, and so
+        would offsets committed from them after the restart, which a rejoin of the group reads
+        back: until a commit made since lands, every assignment starts at the beginning."""
+        self._rewind = True
 
     async def run(self) -> None:
         """Consume until cancelled.
@@ -205,6 +224,18 @@ class ConsumerLoop:
         try:
             await self._consumer.start()
             while True:
+                if self._rewind:
+                    self._rewind = False
+                    if committing is not None:  # offsets of the old broker's records
+                        await asyncio.gather(committing, return_exceptions=True)
+                        committing = None
+                    self._from_start = True
+                    # A new consumer: a topic a producer recreated may have another partition
+                    # count, which the old one's group would not see for minutes.
+                    await self._consumer.stop()
+                    self._consumer = self._new_consumer()
+                    await self._consumer.start()
+                    _log.warning("%s: the broker restarted empty; reading it again", self.topic)
                 fetched = await self._consumer.getmany(
                     timeout_ms=500, max_records=self._max_records
                 )
@@ -223,6 +254,7 @@ class ConsumerLoop:
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
             await self._consumer.commit(offsets)
+            self._from_start = False
         except KafkaError as exc:  # a rebalance, say: the new owner replays, handlers dedupe
             _log.warning("committing offsets of %s failed: %r", self.topic, exc)
 
@@ -274,3 +306,18 @@ class ConsumerLoop:
             await self._producer.send_and_wait(
                 self._dlq_topic, encode_json(dead_letter(record, reason)), key=record.key
             )
+
+
+class _StartOver(ConsumerRebalanceListener):
+    """Sends a rewound loop's newly assigned partitions to their start (see ``rewind``)."""
+
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self._loop = loop
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        """Nothing to do: offsets are committed after each stored batch."""
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        """Start over on the new broker rather than at offsets committed from the old one."""
+        if self._loop._from_start and assigned:
+            await self._loop._consumer.seek_to_beginning(*assigned)

@@ -15,9 +15,10 @@ import hmac
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -33,6 +34,13 @@ Access = Literal["public", "resident", "viewer", "operator", "admin"]
 SESSION_COOKIE = "disaster_session"
 OPERATOR = web.RequestKey("operator", Operator)  # who is acting, once authenticated
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+_AUDITED_CHARS = 4096
+_SECRET_KEY = re.compile(r"password|token|secret|private|auth", re.IGNORECASE)
+#: The same keys in a body that is not JSON: ``"password": "..."`` up to the closing quote.
+_SECRET_TEXT = re.compile(
+    r'("[^"]*(?:password|token|secret|private|auth)[^"]*"\s*:\s*)"(?:[^"\\]|\\.)*"?',
+    re.IGNORECASE,
+)
 
 ACCESS: dict[tuple[str, str], Access] = {
     # anyone: health, documents, public alert information, the resident page
@@ -53,6 +61,10 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/resident"): "public",
     ("GET", "/resident/"): "public",
     ("GET", "/resident/{name}"): "public",
+    ("GET", "/dashboard"): "public",  # the page is a login form; its data needs a viewer
+    ("GET", "/dashboard/"): "public",
+    ("GET", "/dashboard/{name}"): "public",
+    ("GET", "/dashboard/vendor/{name}"): "public",
     # a resident, with their own token (checked by the handler)
     ("GET", "/api/v1/subscribers/{id}"): "resident",
     ("PATCH", "/api/v1/subscribers/{id}"): "resident",
@@ -72,8 +84,14 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/v1/alerts/drafts"): "viewer",
     ("GET", "/api/v1/alerts/{id}/versions"): "viewer",
     ("GET", "/api/v1/alerts/{id}/preview"): "viewer",
+    ("GET", "/api/v1/flood-extents"): "viewer",
+    ("GET", "/api/v1/buildings.geojson"): "viewer",
+    ("GET", "/api/v1/damage"): "viewer",
     ("POST", "/api/v1/auth/logout"): "viewer",
     ("POST", "/api/v1/auth/tokens"): "viewer",
+    ("GET", "/api/v1/dashboard/state"): "viewer",
+    ("GET", "/api/v1/dashboard/stream"): "viewer",
+    ("GET", "/api/v1/roads.geojson"): "viewer",
     # HQ: acting (and seeing who has not answered: vulnerable residents' homes)
     ("PUT", "/api/v1/stations/{id}"): "operator",
     ("POST", "/api/v1/incidents/{id}/resolve"): "operator",
@@ -86,6 +104,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/v1/alerts/{id}/issue"): "operator",
     ("POST", "/api/v1/alerts/{id}/update"): "operator",
     ("POST", "/api/v1/alerts/{id}/cancel"): "operator",
+    ("POST", "/api/v1/flood-extents"): "operator",
+    ("POST", "/api/v1/flood-extents/{id}/withdraw"): "operator",
     # HQ: administering
     ("POST", "/api/v1/operators"): "admin",
     ("GET", "/api/v1/audit"): "admin",
@@ -184,10 +204,29 @@ async def _authenticate(request: web.Request) -> Operator:
     return operator
 
 
+def _redacted(raw: bytes) -> str:
+    """Return a body for the audit log, with passwords, tokens and secrets blanked out."""
+    text = raw.decode(errors="replace")
+    try:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
+        return _SECRET_TEXT.sub(r'\1"***"', text)[:_AUDITED_CHARS]
+    return json.dumps(_blank_secrets(body), ensure_ascii=False)[:_AUDITED_CHARS]
+
+
+def _blank_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: "***" if _SECRET_KEY.search(str(k)) else _blank_secrets(v)
+                for k, v in value.items()}  # fmt: skip
+    if isinstance(value, list):
+        return [_blank_secrets(v) for v in value]
+    return value
+
+
 async def _audited(
     request: web.Request, handler: Handler, operator: Operator, route: tuple[str, str]
 ) -> web.StreamResponse:
-    body = (await request.read())[:4096].decode(errors="replace") if request.can_read_body else ""
+    body = _redacted(await request.read()) if request.can_read_body else ""
     status = 500
     try:
         response = await handler(request)

@@ -11,21 +11,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import numpy as np
 import shapely
 from aiohttp import web
 from pydantic import Field
 
-from disaster import area_store, lifecycle, store, topics
-from disaster._http import POOL, PRODUCER, error, json_body, json_response, uuid_param, validated
+from disaster import area_store, ingress, lifecycle, store, topics
+from disaster._http import POOL, error, json_body, json_response, uuid_param, validated
 from disaster._kafka import encode_json
 from disaster.access import OPERATOR
 from disaster.domain import Alert, AlertLevel, Circle, PolygonArea
-from disaster.domain.models import Hazard, Language, _Record
-from disaster.domain.resident import VULNERABLE_NEEDS
+from disaster.domain.models import AlertArea, Hazard, Language, _Record
 from disaster.lifecycle import LifecycleError
-from notify.residents import target_area
-from notify.targeting import ResidentIndex
+from disaster.preview import reach, shelter_plan
+from disaster.route_api import ROUTES_STATE, NoCityError
 
 __all__ = ["AlertDraftIn", "CancelIn", "UpdateIn", "routes"]
 
@@ -39,7 +37,7 @@ class AlertDraftIn(_Record):
     level: AlertLevel
     hazard: Hazard
     area_name: str = Field(min_length=1, max_length=200)
-    area: PolygonArea | None = None
+    area: AlertArea | None = None
     circles: list[Circle] = Field(default_factory=list, max_length=100)
     area_codes: list[str] = Field(default_factory=list, max_length=200)
     headline: dict[Language, str] = Field(min_length=1)
@@ -58,7 +56,7 @@ class UpdateIn(_Record):
 
     level: AlertLevel | None = None
     area_name: str | None = Field(default=None, min_length=1, max_length=200)
-    area: PolygonArea | None = None
+    area: AlertArea | None = None
     circles: list[Circle] | None = None
     area_codes: list[str] | None = None
     headline: dict[Language, str] | None = None
@@ -68,10 +66,12 @@ def _operator(request: web.Request) -> str:
     return request[OPERATOR].username
 
 
-async def _publish(request: web.Request, alert: Alert) -> None:
-    await request.app[PRODUCER].send_and_wait(
-        topics.ALERTS, encode_json(alert.to_json_dict()), key=str(alert.id).encode()
-    )
+async def _publish(conn: asyncpg.Connection, alert: Alert) -> Alert:
+    """Hand the version to the notifier in the transaction that issues it: the alert and its
+    sending are kept together, whatever the broker does."""
+    await ingress.accept(conn, topics.ALERTS, str(alert.id).encode(),
+                         encode_json(alert.to_json_dict()))  # fmt: skip
+    return alert
 
 
 @routes.post("/api/v1/alerts/drafts")
@@ -148,8 +148,11 @@ async def approve(request: web.Request) -> web.Response:
 @routes.post("/api/v1/alerts/{id}/issue")
 async def issue(request: web.Request) -> web.Response:
     """Issue an approved version: it goes to the residents now."""
-    alert = await _transition(request, lambda c, a: lifecycle.issue(c, a, datetime.now(UTC)))
-    await _publish(request, alert)
+
+    async def step(conn: asyncpg.Connection, alert_id: uuid.UUID) -> Alert:
+        return await _publish(conn, await lifecycle.issue(conn, alert_id, datetime.now(UTC)))
+
+    alert = await _transition(request, step)
     return json_response(alert.to_json_dict())
 
 
@@ -170,13 +173,14 @@ async def cancel(request: web.Request) -> web.Response:
     """Cancel an issued alert or declare the all-clear, at once."""
     body = validated(CancelIn, await json_body(request))
     who, head = _operator(request), body.headline
-    alert = await _transition(
-        request,
-        lambda c, a: lifecycle.cancel(
-            c, a, who, datetime.now(UTC), all_clear=body.all_clear, headline=head
-        ),
-    )
-    await _publish(request, alert)
+
+    async def step(conn: asyncpg.Connection, alert_id: uuid.UUID) -> Alert:
+        cancelled = await lifecycle.cancel(
+            conn, alert_id, who, datetime.now(UTC), all_clear=body.all_clear, headline=head
+        )
+        return await _publish(conn, cancelled)
+
+    alert = await _transition(request, step)
     return json_response(alert.to_json_dict(), status=201)
 
 
@@ -194,36 +198,21 @@ async def versions(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/alerts/{id}/preview")
 async def preview(request: web.Request) -> web.Response:
-    """Before issuing: how many residents the version reaches, how many of them vulnerable."""
+    """Before issuing: how many residents the version reaches, how many of them vulnerable,
+    and which shelters the solver would send them to."""
     alert_id = uuid_param(request, "id")
-    async with request.app[POOL].acquire() as conn:
+    pool = request.app[POOL]
+    async with pool.acquire() as conn:
         alert = await store.alert_by_id(conn, alert_id)
         if alert is None:
             raise error(web.HTTPNotFound, f"no alert {alert_id}")
-        reached, vulnerable = await _reach(conn, alert)
-    return json_response({"alert_id": str(alert_id), "residents": reached,
-                          "vulnerable": vulnerable})  # fmt: skip
-
-
-async def _reach(conn: asyncpg.Connection, alert: Alert) -> tuple[int, int]:
-    coded = await area_store.areas_by_codes(conn, list(alert.area_codes))
-    area = target_area(alert, [g for _, g in coded.values()])
-    boxes = [p.bounds for p in area.polygons] + [
-        (c.lon - 1, c.lat - 1, c.lon + 1, c.lat + 1) for c in area.circles
-    ]
-    lon0, lat0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    lon1, lat1 = max(b[2] for b in boxes), max(b[3] for b in boxes)
-    rows = await conn.fetch(
-        """SELECT l.subscriber_id, l.lon, l.lat, s.needs FROM subscriber_locations l
-           JOIN subscribers s ON s.id = l.subscriber_id
-           WHERE l.lon BETWEEN $1 AND $3 AND l.lat BETWEEN $2 AND $4
-             AND (l.expires_at IS NULL OR l.expires_at > now())
-             AND (NOT $5 OR s.drills)""",
-        lon0, lat0, lon1, lat1, alert.exercise,
-    )  # fmt: skip
-    if not rows:
-        return 0, 0
-    index = ResidentIndex(np.arange(len(rows)), [r["lon"] for r in rows], [r["lat"] for r in rows])
-    inside = {rows[i]["subscriber_id"]: rows[i]["needs"] for i in index.targets(area)}
-    vulnerable = sum(bool(VULNERABLE_NEEDS & set(needs)) for needs in inside.values())
-    return len(inside), vulnerable
+        who = await reach(conn, alert)
+    answer: dict[str, Any] = {"alert_id": str(alert_id), "residents": len(who.residents),
+                              "vulnerable": who.vulnerable}  # fmt: skip
+    try:
+        plan = await request.app[ROUTES_STATE].with_router(
+            pool, lambda router: shelter_plan(router, who, alert.hazard)
+        )
+    except NoCityError as exc:
+        plan = {"shelters": None, "no_shelter": None, "reason": str(exc)}
+    return json_response(answer | plan)

@@ -20,6 +20,7 @@ from disaster import store
 from disaster._http import (
     POOL,
     PRODUCER,
+    body_too_large,
     error,
     json_body,
     json_response,
@@ -34,7 +35,11 @@ from disaster.auth_api import SECURE_COOKIES
 from disaster.auth_api import routes as auth_routes
 from disaster.broadcast import AlertBroadcaster
 from disaster.cap_api import add_cap_routes
+from disaster.damage_api import routes as damage_routes
+from disaster.dashboard_api import add_dashboard_routes
+from disaster.dashboard_page import routes as dashboard_page_routes
 from disaster.domain import Station
+from disaster.flood_extents_api import routes as flood_extent_routes
 from disaster.incidents_api import routes as incident_routes
 from disaster.observations_api import routes as observation_routes
 from disaster.openapi import openapi_document
@@ -153,13 +158,24 @@ async def metrics(_request: web.Request) -> web.Response:
 
 @web.middleware
 async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Give unmatched routes and wrong methods the same JSON error body as the handlers."""
+    """Give unmatched routes, wrong methods and oversized bodies the same JSON error body as
+    the handlers. A body declared larger than the limit is refused before anything reads it."""
+    if (request.content_length or 0) > request.client_max_size:
+        raise body_too_large(request.client_max_size)
     try:
         return await handler(request)
+    except web.HTTPRequestEntityTooLarge:  # a chunked body grew past the limit while read
+        raise body_too_large(request.client_max_size) from None
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
-        raise error(type(exc), exc.reason) from None  # type: ignore[arg-type]
+        reason = exc.reason
+        if isinstance(exc, web.HTTPMethodNotAllowed):
+            allowed = ", ".join(sorted(exc.allowed_methods))
+            reason = f"{exc.method} is not allowed here; allowed: {allowed}"
+        exc.text = json.dumps({"reason": reason}, ensure_ascii=False)
+        exc.content_type = "application/json"
+        raise
 
 
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -219,6 +235,10 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(sensor_routes)
     app.add_routes(observation_routes)
     app.add_routes(shelter_routes)
+    app.add_routes(flood_extent_routes)
+    app.add_routes(damage_routes)
     app[ROUTES_STATE] = LiveRoutes(settings)
     app.add_routes(route_routes)
+    add_dashboard_routes(app, settings)
+    app.add_routes(dashboard_page_routes)
     return app

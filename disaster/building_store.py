@@ -38,7 +38,8 @@ _COLUMNS = (
 )  # fmt: skip
 _SELECT = (
     "SELECT id, name, footprint, lon, lat, height_m, storeys, usage, flood_depth_m, flood_rank, "
-    "tsunami_depth_m, landslide, public, refuge_designated, nearest_node, source FROM buildings"
+    "tsunami_depth_m, landslide, public, refuge_designated, nearest_node, source, "
+    "extent_depth_m, extent_rank FROM buildings"
 )
 _BOX = "box(point(min_lon, min_lat), point(max_lon, max_lat))"
 
@@ -48,7 +49,8 @@ class StoredBuilding:
     """A building as stored: the model's attributes plus what the service adds.
 
     ``footprint`` is a GeoJSON Polygon (lon/lat); ``lon``/``lat`` a point inside it;
-    ``nearest_node`` the road graph node it is linked to (-1: none).
+    ``nearest_node`` the road graph node it is linked to (-1: none); ``extent_depth_m`` and
+    ``extent_rank`` the deepest active flood extent over it (``disaster.flood_extent_store``).
     """
 
     id: str
@@ -67,6 +69,14 @@ class StoredBuilding:
     refuge_designated: bool
     nearest_node: int
     source: str
+    extent_depth_m: float | None = None
+    extent_rank: int | None = None
+
+    @property
+    def depth_m(self) -> float | None:
+        """The expected flood depth: the model's or the extents', whichever is deeper."""
+        depths = [d for d in (self.flood_depth_m, self.extent_depth_m) if d is not None]
+        return max(depths) if depths else None
 
 
 async def upsert_buildings(
@@ -180,10 +190,12 @@ def _stored(row: asyncpg.Record) -> StoredBuilding:
 
 
 async def refuges(conn: asyncpg.Connection) -> list[Refuge]:
-    """Return the buildings that may take people in upstairs: public or designated ones."""
+    """Return the buildings that may take people in upstairs: public or designated ones,
+    with the deeper of their model's flood depth and the active extents'."""
     rows = await conn.fetch(
-        """SELECT id, name, lon, lat, nearest_node, storeys, height_m, flood_depth_m,
-                  tsunami_depth_m FROM buildings WHERE public OR refuge_designated"""
+        """SELECT id, name, lon, lat, nearest_node, storeys, height_m,
+                  greatest(flood_depth_m, extent_depth_m) AS flood_depth_m, tsunami_depth_m
+           FROM buildings WHERE public OR refuge_designated"""
     )
     return [
         Refuge(r["id"], r["name"] or r["id"], r["lon"], r["lat"], r["nearest_node"],

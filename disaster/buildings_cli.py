@@ -14,11 +14,12 @@ import itertools
 import logging
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from disaster import building_store
+from disaster import building_store, flood_extent_store
 from disaster._pg import connect
 from disaster.domain import InvalidInputError
 from disaster.services import migrate
@@ -79,13 +80,19 @@ async def import_buildings(
     loop = asyncio.get_running_loop()
     conn = await connect(settings.database_url)
     stored = 0
+    # One parsing thread: lxml's parser must stay on the thread that uses it (a generator
+    # moved between a pool's threads aborted the process).
+    parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="citygml")
     try:
-        batch = await loop.run_in_executor(None, _next_batch, stream, linker)
+        batch = await loop.run_in_executor(parser, _next_batch, stream, linker)
         while batch[0]:
-            ahead = loop.run_in_executor(None, _next_batch, stream, linker)
+            ahead = loop.run_in_executor(parser, _next_batch, stream, linker)
             stored += await building_store.upsert_buildings(conn, batch[0], nearest_nodes=batch[1])
             batch = await ahead
+        async with conn.transaction():  # new footprints may lie under active flood extents
+            await flood_extent_store.refresh_extent_depths(conn)
     finally:
+        parser.shutdown(wait=False, cancel_futures=True)
         await conn.close()
     return stored
 

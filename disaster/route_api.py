@@ -8,7 +8,9 @@ change time, shelters by theirs), so every web process routes on the same live p
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import asyncpg
 from aiohttp import web
@@ -25,6 +27,7 @@ from evac.router import LiveRouter
 __all__ = ["ROUTES_STATE", "LiveRoutes", "NoCityError", "routes"]
 
 routes = web.RouteTableDef()
+T = TypeVar("T")
 #: Re-read closures written this long before the newest seen: commits land out of time order.
 _COMMIT_SLACK = timedelta(seconds=10)
 
@@ -51,6 +54,14 @@ class LiveRoutes:
                 router = await self._current(conn)
             answer = await asyncio.to_thread(router.route, origin, profile, hazard)  # type: ignore[arg-type]
         return answer.model_dump(mode="json")
+
+    async def with_router(self, pool: asyncpg.Pool, work: Callable[[LiveRouter], T]) -> T:
+        """Run ``work`` on the caught-up router in a thread, alone (the router's caches are
+        not shared between threads); raises :class:`NoCityError` when no city is loaded."""
+        async with self._lock:
+            async with pool.acquire() as conn:
+                router = await self._current(conn)
+            return await asyncio.to_thread(work, router)
 
     async def router(self, pool: asyncpg.Pool) -> LiveRouter:
         """Return the router caught up with closures and shelters, for many answers at once

@@ -22,7 +22,9 @@ from disaster import store, topics
 from disaster._kafka import BatchHandler, ConsumerLoop, ensure_topics, new_producer, one_at_a_time
 from disaster._pg import apply_migrations, create_pool
 from disaster.access_log import PathOnlyAccessLogger
+from disaster.alert_rules import load_rulebook
 from disaster.app import create_app
+from disaster.ingress import BrokerWatch, IngressPublisher
 from disaster.route_api import LiveRoutes
 from disaster.rules import AlertIssuer
 from disaster.settings import Settings, parse_mqtt_url
@@ -57,6 +59,7 @@ class Running:
     producer: AIOKafkaProducer
     base_url: str | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    watch: BrokerWatch | None = None
 
 
 def _rejection_recorder(pool: asyncpg.Pool):
@@ -91,7 +94,9 @@ def consumer_loops(
              topics.INCIDENT_DLQ),
         ]  # fmt: skip
     if role in ("all", "notify"):
-        rules = one_at_a_time(AlertIssuer(pool, producer).handle)
+        rules = one_at_a_time(
+            AlertIssuer(pool, producer, load_rulebook(settings.alert_rules_file)).handle
+        )
         notify = one_at_a_time(Notifier(pool, producer).handle)
         plan += [
             (topics.HAZARD_EVENTS, f"{prefix}.rules", rules, None),
@@ -139,7 +144,7 @@ def _ingest_side_tasks(
     tasks = [asyncio.create_task(watch.run(), name="silent-sensor watch")]
     if settings.mqtt_url:
         client_id = f"{settings.group_prefix}-mqtt-bridge"
-        bridge = MqttBridge(parse_mqtt_url(settings.mqtt_url), producer, client_id)
+        bridge = MqttBridge(parse_mqtt_url(settings.mqtt_url), pool, client_id)
         tasks.append(asyncio.create_task(bridge.run(), name="mqtt bridge"))
     return tasks
 
@@ -167,8 +172,15 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
     runner: web.AppRunner | None = None
     stack = contextlib.AsyncExitStack()
     try:
+        watch = running.watch = BrokerWatch(settings.kafka, producer)
         for loop in consumer_loops(settings, pool, producer, role):
+            watch.on_forgotten(loop.rewind)
             running.tasks.append(asyncio.create_task(loop.run(), name=f"consume {loop.topic}"))
+        if role != "notify":  # the roles that accept input: the web API and the MQTT bridge
+            publisher = IngressPublisher(pool, producer)
+            watch.on_forgotten(publisher.republish)
+            running.tasks.append(asyncio.create_task(publisher.run(), name="ingress publisher"))
+        running.tasks.append(asyncio.create_task(watch.run(), name="broker watch"))
         if role in ("all", "ingest"):
             running.tasks += _ingest_side_tasks(settings, pool, producer)
         if role in ("all", "notify"):

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     jma_levels_file: Path | None = Field(
         default=None, description="JSON map of JMA kind names to 警戒レベル; unset = packaged"
     )
+    alert_rules_file: Path | None = Field(
+        default=None,
+        description="JSON alert rules: which events alert, which issue without an operator; "
+        "unset = packaged",
+    )
     city_graph: Path | None = Field(
         default=None, description="road graph file; unset = city.graph in the state directory"
     )

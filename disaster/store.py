@@ -23,6 +23,7 @@ from disaster.domain import (
     WeatherEvent,
     hazard_event_adapter,
 )
+from disaster.domain.events import FloodExtentEvent
 from disaster.domain.river import StationState
 from disaster.domain.weather import WeatherReport
 
@@ -157,13 +158,16 @@ async def insert_hazard_event(conn: asyncpg.Connection, event: HazardEvent) -> N
 
 
 def event_source_id(event: HazardEvent) -> str:
-    """Return the id of what the event is about: a station, report, sensor or incident."""
+    """Return the id of what the event is about: a station, report, sensor, incident or the
+    source of a flood extent."""
     if isinstance(event, RiverStageEvent):
         return event.station_id
     if isinstance(event, WeatherEvent):
         return event.report_id
     if isinstance(event, SensorEvent):
         return event.sensor_id
+    if isinstance(event, FloodExtentEvent):
+        return f"flood-extent:{event.source}"
     return str(event.incident_id)
 
 

@@ -131,6 +131,17 @@ class LiveRouter:
         shelter = self._shelters[chosen[path.source]]
         return answer.model_copy(update=self._describe(origin, snap, path, shelter, lead_s, lead_m))
 
+    def nearest_shelter(self, origin: GeoPoint, profile: str, hazard: Hazard) -> Shelter | None:
+        """Return the shelter :meth:`route` would send someone to, without the path (for
+        previews over many residents)."""
+        chosen = self._fit_shelters(hazard)
+        if not chosen:
+            return None
+        snap = self._snapper(profile).snap(origin.lon, origin.lat)
+        times = self._times(profile, hazard)
+        start, _, _ = self._best_entry(snap, times, profile)
+        return None if start < 0 else self._shelters[chosen[int(times.source[start])]]
+
     def set_refuges(self, refuges: Iterable[Refuge]) -> None:
         """Replace the buildings that may take people in upstairs (vertical evacuation)."""
         self._refuges = [

@@ -1,9 +1,10 @@
 """The incident ingestor: reports and resolutions on ``incident.raw`` in, incidents out.
 
 A report joins an open incident of the same kind nearby (see :func:`merge_target`) or opens a
-new one; a blocked road closes that road on ``road.closures`` and resolving the incident reopens
-it. Everything is stored before it is published, so a redelivered record publishes again rather
-than being lost.
+new one; a drill's reports (marked with the exercise header) join only their own run's
+incidents, real reports only real ones. A blocked road closes that road on ``road.closures``
+and resolving the incident reopens it. Everything is stored before it is published, so a
+redelivered record publishes again rather than being lost.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from disaster.domain.incident import (
     merge_target,
 )
 from disaster.domain.roads import RoadClosure, closure_geometry, widened
+from disaster.exercise import exercise_run_of
 
 __all__ = ["IncidentIngestor", "area_closure_id", "closure_id", "incident_event_id"]
 
@@ -61,12 +63,13 @@ class IncidentIngestor:
     async def handle(self, record: ConsumerRecord) -> None:
         """Store the report or resolution, then publish its event and any closure change."""
         message = decode_record(record.value, incident_message_adapter(), "an incident message")
+        drill = exercise_run_of(record)
         async with self._pool.acquire() as conn:
             async with conn.transaction():
                 if isinstance(message, IncidentReport):
-                    incident_id = await self._file_report(conn, message)
+                    incident_id = await self._file_report(conn, message, drill)
                 else:
-                    incident_id = await self._resolve(conn, message)
+                    incident_id = await self._resolve(conn, message, drill)
             events = await store.hazard_events_by_ids(conn, [incident_event_id(message)])
             closures = [
                 await incident_store.road_closure_by_id(conn, cid)
@@ -85,15 +88,17 @@ class IncidentIngestor:
                     key=closure.id.encode(),
                 )
 
-    async def _file_report(self, conn: asyncpg.Connection, report: IncidentReport) -> uuid.UUID:
+    async def _file_report(
+        self, conn: asyncpg.Connection, report: IncidentReport, drill: str | None
+    ) -> uuid.UUID:
         known = await incident_store.incident_of_report(conn, report.report_id)
         if known is not None:
             return known  # a redelivery: publish again what it caused
         box = merge_search_box(report)
-        candidates = await incident_store.open_incidents_near(conn, report.kind, box)
+        candidates = await incident_store.open_incidents_near(conn, report.kind, box, drill)
         target = merge_target(report, candidates)
         if target is None:
-            incident_id = await incident_store.create_incident(conn, report)
+            incident_id = await incident_store.create_incident(conn, report, drill)
             if report.kind == "blocked_road" and (report.location or report.line):
                 await incident_store.upsert_road_closure(conn, _closure(incident_id, report))
         else:
@@ -102,13 +107,15 @@ class IncidentIngestor:
         if report.area is not None and report.kind in AREA_CLOSES_ROADS:
             await _close_area(conn, incident_id, report)
         await incident_store.insert_incident_report(conn, report, incident_id)
-        await self._record_event(conn, incident_id, incident_event_id(report))
+        await self._record_event(conn, incident_id, incident_event_id(report), drill)
         return incident_id
 
-    async def _resolve(self, conn: asyncpg.Connection, resolution: IncidentResolution) -> uuid.UUID:
+    async def _resolve(
+        self, conn: asyncpg.Connection, resolution: IncidentResolution, drill: str | None
+    ) -> uuid.UUID:
         incident_id = resolution.incident_id
         if await incident_store.resolve_incident(conn, incident_id, resolution.resolved_at):
-            await self._record_event(conn, incident_id, incident_event_id(resolution))
+            await self._record_event(conn, incident_id, incident_event_id(resolution), drill)
             for cid in (closure_id(incident_id), area_closure_id(incident_id)):
                 closure = await incident_store.road_closure_by_id(conn, cid)
                 if closure is not None and closure.active:
@@ -119,7 +126,11 @@ class IncidentIngestor:
         return incident_id
 
     async def _record_event(
-        self, conn: asyncpg.Connection, incident_id: uuid.UUID, event_id: uuid.UUID
+        self,
+        conn: asyncpg.Connection,
+        incident_id: uuid.UUID,
+        event_id: uuid.UUID,
+        drill: str | None,
     ) -> None:
         incident = await incident_store.incident_by_id(conn, incident_id)
         assert incident is not None
@@ -133,6 +144,7 @@ class IncidentIngestor:
             severity=incident["severity"],
             status=incident["status"],
             report_count=incident["report_count"],
+            exercise_run=drill,
         )
         await store.insert_hazard_event(conn, event)
 

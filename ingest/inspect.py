@@ -73,6 +73,9 @@ def _buildings(raw: bytes) -> list[dict[str, Any]]:
 def _json(raw: bytes) -> Any:
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        msg = "neither XML nor JSON: nested too deeply"
+        raise InvalidInputError(msg) from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, too many digits
         msg = f"neither XML nor JSON: {exc}"
         raise InvalidInputError(msg) from None

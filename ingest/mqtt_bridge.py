@@ -2,8 +2,9 @@
 
 Many field sensors speak MQTT, not Kafka. The bridge keeps a persistent session (QoS 1, fixed
 client id, clean_session off) so the broker holds messages while the bridge is down, and it
-acknowledges a message only after Kafka has it: a crash in between redelivers, and the sensor
-ingestor's idempotent store absorbs the duplicate.
+acknowledges a message only once Postgres keeps it for Kafka (:mod:`disaster.ingress`): a crash
+in between redelivers, the sensor ingestor's idempotent store absorbs the duplicate, and a
+Kafka outage or an embedded broker's restart loses nothing the bridge acknowledged.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import asyncpg
 import paho.mqtt.client as mqtt
-from aiokafka import AIOKafkaProducer
 
-from disaster import topics
+from disaster import ingress, topics
 from disaster.settings import MqttTarget
 
 __all__ = ["MqttBridge"]
@@ -24,11 +25,11 @@ _PRODUCE_TIMEOUT_S = 30.0
 
 
 class MqttBridge:
-    """Subscribes with QoS 1 and produces each message to ``sensor.raw``, keyed by MQTT topic."""
+    """Subscribes with QoS 1 and accepts each message for ``sensor.raw``, keyed by MQTT topic."""
 
-    def __init__(self, target: MqttTarget, producer: AIOKafkaProducer, client_id: str) -> None:
+    def __init__(self, target: MqttTarget, pool: asyncpg.Pool, client_id: str) -> None:
         self._target = target
-        self._producer = producer
+        self._pool = pool
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False
         )
@@ -55,15 +56,16 @@ class MqttBridge:
         client.subscribe(self._target.topic_filter, qos=1)
 
     def _on_message(self, client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        """Runs on paho's thread: hand the message to Kafka and wait, then acknowledge it."""
+        """Runs on paho's thread: keep the message in Postgres and wait, then acknowledge it."""
         assert self._loop is not None
-        sent = asyncio.run_coroutine_threadsafe(
-            self._producer.send_and_wait(topics.SENSOR_RAW, msg.payload, key=msg.topic.encode()),
-            self._loop,
-        )
+        sent = asyncio.run_coroutine_threadsafe(self._accept(msg.topic, msg.payload), self._loop)
         try:
             sent.result(_PRODUCE_TIMEOUT_S)
         except Exception:
             _log.exception("could not forward MQTT message on %s; left unacknowledged", msg.topic)
             return
         client.ack(msg.mid, msg.qos)
+
+    async def _accept(self, topic: str, payload: bytes) -> None:
+        async with self._pool.acquire() as conn:
+            await ingress.accept(conn, topics.SENSOR_RAW, topic.encode(), payload)

@@ -20,6 +20,7 @@ from disaster._kafka import Rejection, encode_json, summarise_errors
 from disaster.domain import HazardEvent, InvalidInputError, RiverReading, RiverStageEvent, Station
 from disaster.domain.levels import alert_level_for_stage
 from disaster.domain.river import StageChange, StationState, evaluate_reading, hazard_event_id
+from disaster.exercise import exercise_run_of
 
 __all__ = ["RiverIngestor", "check_plausible", "parse_reading"]
 
@@ -102,6 +103,11 @@ class RiverIngestor:
         """Store and evaluate; return the rejects, the new events, and the keys of readings
         stored before (redeliveries)."""
         stations = await store.lock_stations(conn, sorted({r.station_id for _, r in parsed}))
+        drills = {
+            (r.station_id, r.observed_at): run
+            for rec, r in parsed
+            if (run := exercise_run_of(rec)) is not None
+        }
         rejected, valid = _check(parsed, stations)
         new = await store.insert_readings(conn, valid)
         fresh, redelivered = [], []
@@ -127,7 +133,8 @@ class RiverIngestor:
             stations[station.id] = (station, state, reading.observed_at)
             changed[station.id] = (station.id, state, reading.observed_at)
             if change is not None:
-                events.append(_stage_event(station, reading, change))
+                drill = drills.get((reading.station_id, reading.observed_at))
+                events.append(_stage_event(station, reading, change, drill))
         if changed:
             await store.set_station_states(conn, list(changed.values()))
         if events:
@@ -176,7 +183,9 @@ def _window(
     return history[bisect_left(times, until - span) : bisect_right(times, until)]
 
 
-def _stage_event(station: Station, reading: RiverReading, change: StageChange) -> RiverStageEvent:
+def _stage_event(
+    station: Station, reading: RiverReading, change: StageChange, exercise_run: str | None
+) -> RiverStageEvent:
     projected = change.projected_minutes is not None
     return RiverStageEvent(
         id=hazard_event_id(station.id, reading.observed_at, change.stage, projected=projected),
@@ -191,4 +200,5 @@ def _stage_event(station: Station, reading: RiverReading, change: StageChange) -
         area=station.area,
         location=station.location,
         alert_level=alert_level_for_stage(change.stage),
+        exercise_run=exercise_run,
     )

@@ -20,6 +20,7 @@ from disaster._kafka import Rejection, encode_json
 from disaster.domain import GeoPoint, HazardEvent, InvalidInputError, SensorEvent
 from disaster.domain.roads import RoadClosure, closure_geometry
 from disaster.domain.sensor import SensorReading
+from disaster.exercise import exercise_run_of
 from ingest.sensor import SensorHazard, SensorThresholds, parse_sensor, sensor_hazard
 
 __all__ = ["SensorIngestor", "SilentSensorWatch", "sensor_closure_id"]
@@ -68,16 +69,21 @@ class SensorIngestor:
         """Store every reading of a batch, then publish what it caused; return the rejects."""
         rejected: list[Rejection] = []
         readings: list[SensorReading] = []
+        drills: dict[tuple[str, str, datetime], str] = {}
         for record in records:
             try:
-                readings += parse_sensor(record.value)
+                parsed = parse_sensor(record.value)
             except InvalidInputError as exc:
                 rejected.append((record, exc.reason))
+                continue
+            readings += parsed
+            if run := exercise_run_of(record):
+                drills |= {(r.sensor_id, r.kind, r.observed_at): run for r in parsed}
         if not readings:
             return rejected
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                events, changes, redelivered = await self._store(conn, readings)
+                events, changes, redelivered = await self._store(conn, readings, drills)
             if redelivered:  # publish again what they caused before a crash
                 events += await store.hazard_events_by_ids(
                     conn, [_event_id(r) for r in redelivered]
@@ -90,7 +96,10 @@ class SensorIngestor:
         return rejected
 
     async def _store(
-        self, conn: asyncpg.Connection, readings: list[SensorReading]
+        self,
+        conn: asyncpg.Connection,
+        readings: list[SensorReading],
+        drills: dict[tuple[str, str, datetime], str],
     ) -> tuple[list[HazardEvent], list[RoadClosure], list[SensorReading]]:
         """Store and evaluate; return the new events, the closure changes in order, and the
         readings stored before (redeliveries: what they caused is published again)."""
@@ -115,7 +124,8 @@ class SensorIngestor:
             new_severity = hazard.severity if hazard else "none"
             states[key] = changed[key] = (new_severity, reading.observed_at)
             if hazard is not None and _RANK[new_severity] > _RANK[severity]:
-                events.append(_threshold_event(reading, new_severity, hazard.threshold))
+                drill = drills.get((reading.sensor_id, reading.kind, reading.observed_at))
+                events.append(_threshold_event(reading, new_severity, hazard.threshold, drill))
             if reading.kind == "water_depth":
                 closure = await _update_closure(conn, reading, hazard)
                 closures += [closure] if closure else []
@@ -131,7 +141,9 @@ def _event_id(reading: SensorReading) -> uuid.UUID:
     return uuid.uuid5(_EVENT_NAMESPACE, key)
 
 
-def _threshold_event(reading: SensorReading, severity: str, threshold: float) -> SensorEvent:
+def _threshold_event(
+    reading: SensorReading, severity: str, threshold: float, exercise_run: str | None
+) -> SensorEvent:
     return SensorEvent(
         id=_event_id(reading),
         kind="sensor.threshold",
@@ -143,6 +155,7 @@ def _threshold_event(reading: SensorReading, severity: str, threshold: float) ->
         severity=severity,  # type: ignore[arg-type]
         value=reading.value,
         threshold=threshold,
+        exercise_run=exercise_run,
     )
 
 

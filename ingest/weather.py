@@ -18,6 +18,7 @@ from disaster import store, topics
 from disaster._kafka import encode_json
 from disaster.domain import InvalidInputError, WeatherEvent
 from disaster.domain.weather import WeatherReport
+from disaster.exercise import exercise_run_of
 from ingest.cap import parse_cap
 from ingest.jma import JmaLevelMap, parse_jma
 
@@ -66,8 +67,9 @@ def report_bbox(report: WeatherReport) -> list[float] | None:
     return [float(v) for v in shapely.union_all(shapes).bounds]
 
 
-def weather_event(report: WeatherReport) -> WeatherEvent:
-    """Return the event saying this report now speaks for its series."""
+def weather_event(report: WeatherReport, exercise_run: str | None = None) -> WeatherEvent:
+    """Return the event saying this report now speaks for its series (of a drill run, if
+    ``exercise_run`` is given)."""
     areas = [area for item in report.items for area in item.areas]
     polygon = next((p for area in areas for p in area.polygons), None)
     cancelled = report.info_type == "cancel"
@@ -83,6 +85,7 @@ def weather_event(report: WeatherReport) -> WeatherEvent:
         title=report.title,
         info_type=report.info_type,
         headline=report.headline,
+        exercise_run=exercise_run,
     )
 
 
@@ -97,10 +100,11 @@ class WeatherIngestor:
     async def handle(self, record: ConsumerRecord) -> None:
         """Store every report in the record and publish the events they cause."""
         reports = parse_weather(record.value, self._levels)
+        drill = exercise_run_of(record)
         async with self._pool.acquire() as conn:
             async with conn.transaction():
                 for report in reports:
-                    await self._store(conn, report, record.value or b"")
+                    await self._store(conn, report, record.value or b"", drill)
             events = [e for r in reports for e in await store.hazard_events_of(conn, r.id)]
         for event in events:
             await self._producer.send_and_wait(
@@ -109,11 +113,15 @@ class WeatherIngestor:
                 key=event.area_name.encode(),
             )
 
-    async def _store(self, conn: asyncpg.Connection, report: WeatherReport, raw: bytes) -> None:
+    async def _store(
+        self, conn: asyncpg.Connection, report: WeatherReport, raw: bytes, drill: str | None
+    ) -> None:
         stored = await store.insert_weather_report(
             conn, report, raw, area_codes=report_area_codes(report), bbox=report_bbox(report)
         )
         if not stored:
             return  # a redelivery: its event (if any) is published again by the caller
-        if await store.advance_weather_series(conn, report) and report.mode == "actual":
-            await store.insert_hazard_event(conn, weather_event(report))
+        # A 訓練 telegram counts only inside a drill run (marked by its record header).
+        wanted = "actual" if drill is None else "exercise"
+        if await store.advance_weather_series(conn, report) and report.mode == wanted:
+            await store.insert_hazard_event(conn, weather_event(report, drill))

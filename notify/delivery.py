@@ -288,7 +288,7 @@ async def _recipients(
 ) -> tuple[dict[uuid.UUID, Recipient], dict[str, tuple[uuid.UUID, Subscription | None]]]:
     """Load the residents of a batch and their working push channels in one statement."""
     rows = await conn.fetch(
-        """SELECT s.id, s.language, s.needs, here.lat, here.lon, building.flood_depth_m,
+        """SELECT s.id, s.language, s.needs, here.lat, here.lon, building.depth_m,
                   p.id, p.endpoint, p.p256dh, p.auth
            FROM subscribers s
            LEFT JOIN LATERAL (
@@ -297,7 +297,7 @@ async def _recipients(
                ORDER BY array_position(ARRAY['current', 'home', 'work'], x.kind) LIMIT 1
            ) here ON true
            LEFT JOIN LATERAL (  -- the smallest building box holding them (the city model's)
-               SELECT b.flood_depth_m FROM buildings b
+               SELECT greatest(b.flood_depth_m, b.extent_depth_m) AS depth_m FROM buildings b
                WHERE box(point(b.min_lon, b.min_lat), point(b.max_lon, b.max_lat))
                      && box(point(here.lon, here.lat), point(here.lon, here.lat))
                  AND here.lon BETWEEN b.min_lon AND b.max_lon

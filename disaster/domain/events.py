@@ -16,6 +16,7 @@ from disaster.domain.levels import AlertLevel, RiverStage
 from disaster.domain.models import GeoPoint, PolygonArea, StationId, _Record
 
 __all__ = [
+    "FloodExtentEvent",
     "HazardEvent",
     "IncidentEvent",
     "RiverStageEvent",
@@ -34,6 +35,11 @@ class _Event(_Record):
     area_codes: list[str] = Field(default_factory=list)
     alert_level: AlertLevel | None = Field(
         default=None, description="the level the source implies; the rules decide"
+    )
+    exercise_run: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the drill run whose replayed input caused this event; None when real",
     )
 
 
@@ -84,8 +90,28 @@ class IncidentEvent(_Event):
     report_count: int = Field(ge=1)
 
 
+class FloodExtentEvent(_Event):
+    """A flood-extent polygon set became active (new, or a newer version from its source) or
+    was withdrawn. ``area`` is the set's bounding box; the polygons are at
+    ``/api/v1/flood-extents``. HQ's picture shows it; no alert follows by itself."""
+
+    kind: Literal["flood.extent"] = "flood.extent"
+    extent_id: uuid.UUID
+    source: str
+    version: int = Field(ge=1)
+    status: Literal["active", "withdrawn"]
+    exercise: bool = False
+    max_depth_m: float
+    max_rank: int = Field(ge=1, le=6)
+    feature_count: int = Field(ge=1)
+    buildings_covered: int = Field(
+        ge=0, description="buildings in its box now under an active real (non-exercise) extent"
+    )
+
+
 HazardEvent = Annotated[
-    RiverStageEvent | WeatherEvent | SensorEvent | IncidentEvent, Field(discriminator="kind")
+    RiverStageEvent | WeatherEvent | SensorEvent | IncidentEvent | FloodExtentEvent,
+    Field(discriminator="kind"),
 ]
 
 

@@ -13,12 +13,22 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import shapely
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from disaster.domain.levels import AlertLevel
 
 __all__ = [
+    "MAX_ALERT_AREA_KM2",
     "Alert",
+    "AlertArea",
     "Circle",
     "GeoPoint",
     "PolygonArea",
@@ -29,6 +39,10 @@ __all__ = [
 
 #: ja-easy: やさしい日本語, short sentences with readings, for residents still learning Japanese.
 Language = Literal["ja", "ja-easy", "en"]
+#: The most an alert drawn by hand may cover: more than any prefecture (Hokkaido is 83,424 km²),
+#: so a larger area is a slip of the hand or an attack, and would reach the whole country.
+MAX_ALERT_AREA_KM2 = 100_000.0
+_M_PER_DEG = 111_320.0
 StationId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -75,6 +89,23 @@ class PolygonArea(_Record):
     def to_shape(self) -> shapely.Polygon:
         """Return the area as a shapely polygon for geometric tests."""
         return shapely.Polygon(self.coordinates[0], self.coordinates[1:])
+
+    def area_km2(self) -> float:
+        """Return the area in km², on a local equirectangular scale (ample for a bound)."""
+        shape = self.to_shape()
+        scale = _M_PER_DEG**2 * math.cos(math.radians(shape.centroid.y))
+        return float(shapely.area(shape)) * scale / 1e6
+
+
+def _alert_sized(area: PolygonArea) -> PolygonArea:
+    if (km2 := area.area_km2()) > MAX_ALERT_AREA_KM2:
+        msg = f"area is {km2:,.0f} km², more than the {MAX_ALERT_AREA_KM2:,.0f} km² an alert covers"
+        raise ValueError(msg)
+    return area
+
+
+#: An area HQ draws an alert over: no larger than :data:`MAX_ALERT_AREA_KM2`.
+AlertArea = Annotated[PolygonArea, AfterValidator(_alert_sized)]
 
 
 class Thresholds(_Record):

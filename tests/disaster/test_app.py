@@ -113,6 +113,13 @@ async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -
         "/api/v1/alerts/{id}/preview",
         "/api/v1/alerts",
         "/api/v1/stream",
+        "/api/v1/dashboard/state",
+        "/api/v1/dashboard/stream",
+        "/api/v1/roads.geojson",
+        "/api/v1/flood-extents",
+        "/api/v1/flood-extents/{id}/withdraw",
+        "/api/v1/buildings.geojson",
+        "/api/v1/damage",
     }
     assert {"Alert", "Subscriber", "SubscriberIn", "Error"} <= set(doc["components"]["schemas"])
 

@@ -151,6 +151,30 @@ async def test_import_links_each_building_to_a_nearby_road_node(
     assert ("市役所", 8) in [(r["name"], r["storeys"]) for r in refuges]
 
 
+async def test_a_building_in_two_tiles_is_stored_once(
+    town_settings: Settings, tmp_path: Path
+) -> None:
+    """PLATEAU cuts tiles by mesh; a building repeated in a neighbouring tile has the same
+    gml:id, and the last tile read (by name) gives its row."""
+    tiles = tmp_path / "mesh"
+    tiles.mkdir()
+    for mesh in ("64413325", "64413326"):
+        (tiles / f"{mesh}_bldg_6697_op.gml").write_bytes(BLDG.read_bytes())
+    town = make_town(tmp_path / "unused.graph", seed=2)
+    generated = generate_buildings(town, 2, limit=3)
+    write_citygml(generated, tiles / "64413327_bldg_6697_op.gml")
+    write_citygml(generated, tiles / "64413328_bldg_6697_op.gml")
+    assert await import_buildings(town_settings, tiles) >= 25 + 3  # rows written per batch
+    conn = await connect(town_settings.database_url)  # type: ignore[arg-type]
+    try:
+        rows = await conn.fetch("SELECT id, source FROM buildings")
+    finally:
+        await conn.close()
+    assert len(rows) == len({r["id"] for r in rows}) == 25 + 3
+    sources = {r["source"] for r in rows}
+    assert sources == {"64413326_bldg_6697_op.gml", "64413328_bldg_6697_op.gml"}
+
+
 async def test_import_without_a_graph_and_the_command(
     town_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 import shapely
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from disaster import topics
 from disaster.domain import GeoPoint
 from disaster.domain.incident import IncidentReport, OpenIncident, Reporter, merge_target
+from disaster.exercise import exercise_headers
 from disaster.services import Running
 from tests.support import wait_until
 
@@ -56,6 +57,30 @@ async def test_reports_of_one_fire_merge_and_a_far_one_does_not(
     async with http.get(f"/api/v1/incidents/{ids[0]}") as resp:
         merged = await resp.json()
     assert (merged["report_count"], merged["severity"], merged["status"]) == (3, "critical", "open")
+
+
+async def test_drill_reports_merge_only_with_their_own_runs_incidents(
+    running: Running, http: aiohttp.ClientSession, producer: AIOKafkaProducer
+) -> None:
+    lon, lat = 150.0 + uuid.uuid4().int % 1000 / 1000, 29.0
+    real = await _post(http, _report(lon, lat))
+    drills = []
+    for run in (str(uuid.uuid4()), str(uuid.uuid4())):  # two runs of one scenario, at once
+        for dlon in (0.0, 0.0002):
+            body = {**_report(lon + dlon, lat), "action": "report",
+                    "report_id": str(uuid.uuid4())}  # fmt: skip
+            await producer.send_and_wait(
+                topics.INCIDENT_RAW, json.dumps(body).encode(), headers=exercise_headers(run)
+            )
+            drills.append(body["report_id"])
+    real_again = await _post(http, _report(lon + 0.0001, lat))
+
+    ids = [await wait_until(lambda r=r: _incident_of(running, r)) for r in
+           (real, real_again, *drills)]  # fmt: skip
+    assert ids[0] == ids[1]  # the real incident, confirmed by a real report only
+    assert ids[2] == ids[3]
+    assert ids[4] == ids[5]
+    assert len({ids[0], ids[2], ids[4]}) == 3
 
 
 async def test_a_blocked_road_closes_it_and_resolving_reopens_it(

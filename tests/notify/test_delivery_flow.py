@@ -338,3 +338,30 @@ async def test_pattern_e_says_how_deep_the_water_will_be_at_home_and_which_floor
     assert "2.4" in advice["full_text"]
     assert "3階" in advice["full_text"]
     assert json.loads(service.received(dry)[0].plaintext)["pattern"] == "plain"
+
+
+async def test_pattern_e_takes_the_depth_of_a_flood_extent_over_the_home(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+) -> None:  # fmt: skip
+    lon, lat = _area()
+    home = (lon + 0.005, lat + 0.005)
+    footprint = shapely.box(home[0] - 1e-4, home[1] - 1e-4, home[0] + 1e-4, home[1] + 1e-4)
+    shallow = FloodRisk(river="新川", rank=1, depth_m=0.2, scale="L2")  # the model: 0.2 m
+    house = Building(id=f"bldg_{uuid.uuid4().hex[:8]}", footprint=footprint, height_m=6.0,
+                     storeys=2, usage="411", flood_risks=(shallow,), source="test")  # fmt: skip
+    async with pool.acquire() as conn:
+        await building_store.upsert_buildings(conn, [house])
+    ring = [[lon, lat], [lon + 0.01, lat], [lon + 0.01, lat + 0.01], [lon, lat + 0.01], [lon, lat]]
+    extent = {"type": "FeatureCollection", "name": "新川 浸水範囲", "source": f"e-{lon}",
+              "features": [{"type": "Feature", "properties": {"depth_rank": 2},
+                            "geometry": {"type": "Polygon", "coordinates": [ring]}}]}  # fmt: skip
+    async with http.post("/api/v1/flood-extents", json=extent) as resp:
+        assert resp.status == 201, await resp.text()
+    _, inside = await _resident(http, service, *home)
+    await _issue(pool, producer, _alert(lon, lat))
+    await service.wait_until(lambda: bool(service.received(inside)))
+    advice = json.loads(service.received(inside)[0].plaintext)
+    assert advice["pattern"] == "E"
+    assert "3.0" in advice["full_text"]  # rank 2 (0.5-3 m) is advised as its upper bound
+    assert "3階" in advice["full_text"]

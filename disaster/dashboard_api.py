@@ -1,0 +1,122 @@
+"""HQ's dashboard data over HTTP: the whole picture, its live stream, and the roads to draw.
+
+``GET /api/v1/dashboard/state`` answers everything the map and panels show; the stream then
+sends each change as a typed server-sent event whose data is the changed entity's current state
+(see :mod:`disaster.dashboard_store`). A client opens the stream first and loads the state once
+it is connected, so nothing that changes in between is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from disaster import dashboard_store
+from disaster._http import POOL, error, json_response
+from disaster.dashboard_feed import DashboardFeed
+from disaster.road_map import roads_geojson
+from disaster.settings import Settings
+from evac.graph import load_graph
+
+__all__ = ["DASHBOARD_FEED", "add_dashboard_routes"]
+
+DASHBOARD_FEED = web.AppKey("dashboard_feed", DashboardFeed)
+_SETTINGS = web.AppKey("dashboard_settings", Settings)
+_ROADS = web.AppKey("dashboard_roads", dict)  # graph file state -> GeoJSON bytes
+_HEARTBEAT_S = 15.0
+_RETRY_MS = 2000  # how soon a browser reconnects a dropped stream
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/v1/dashboard/state")
+async def dashboard_state(request: web.Request) -> web.Response:
+    """Return the whole current picture: alerts with delivery, gauges, sensors, weather,
+    incidents, closures, shelters and municipality areas."""
+    async with request.app[POOL].acquire() as conn:
+        return json_response(await dashboard_store.snapshot(conn))
+
+
+@routes.get("/api/v1/dashboard/stream")
+async def dashboard_stream(request: web.Request) -> web.StreamResponse:
+    """Stream every change as a server-sent event named by its type (``alert``, ``delivery``,
+    ``incident``, ``station``, ``sensor``, ``weather``, ``closure``, ``shelter``)."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
+                 "X-Accel-Buffering": "no"}
+    )  # fmt: skip
+    await response.prepare(request)
+    feed = request.app[DASHBOARD_FEED]
+    queue = feed.subscribe()
+    try:
+        await response.write(f"retry: {_RETRY_MS}\n: connected\n\n".encode())
+        await _relay(response, queue)
+    except ConnectionResetError:
+        pass  # the browser went away; it reconnects by itself if it still wants the stream
+    finally:
+        feed.unsubscribe(queue)
+    return response
+
+
+async def _relay(response: web.StreamResponse, queue: asyncio.Queue[Any]) -> None:
+    """Write the queue's events until it says the stream is closed."""
+    while True:
+        try:
+            event = await asyncio.wait_for(queue.get(), _HEARTBEAT_S)
+        except TimeoutError:
+            await response.write(b": heartbeat\n\n")
+            continue
+        if event is None:
+            return
+        sequence, kind, body = event
+        data = json.dumps(body, ensure_ascii=False)
+        await response.write(f"id: {sequence}\nevent: {kind}\ndata: {data}\n\n".encode())
+
+
+@routes.get("/api/v1/roads.geojson")
+async def roads(request: web.Request) -> web.Response:
+    """Return the loaded city's roads, one MultiLineString per road class (the base map)."""
+    path: Path = request.app[_SETTINGS].graph_path
+    try:
+        stat = await asyncio.to_thread(path.stat)
+    except FileNotFoundError:
+        raise error(web.HTTPNotFound, f"no city loaded ({path.name} missing)") from None
+    cache: dict[Any, bytes] = request.app[_ROADS]
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in cache:
+        body = await asyncio.to_thread(_roads_bytes, path)
+        cache.clear()
+        cache[key] = body
+    return web.Response(body=cache[key], content_type="application/geo+json", charset="utf-8")
+
+
+def _roads_bytes(path: Path) -> bytes:
+    return json.dumps(roads_geojson(load_graph(path)), separators=(",", ":")).encode()
+
+
+async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
+    feed = DashboardFeed(app[POOL])
+    await feed.start()
+    app[DASHBOARD_FEED] = feed
+    yield
+    with contextlib.suppress(Exception):
+        await feed.stop()
+
+
+async def _close_streams(app: web.Application) -> None:
+    app[DASHBOARD_FEED].close_streams()
+
+
+def add_dashboard_routes(app: web.Application, settings: Settings) -> None:
+    """Serve the dashboard's data routes; the feed opens after the pool (add this after it)."""
+    app[_SETTINGS] = settings
+    app[_ROADS] = {}
+    app.cleanup_ctx.append(_feed_ctx)
+    app.on_shutdown.append(_close_streams)
+    app.add_routes(routes)

@@ -1,0 +1,214 @@
+"""What the system itself accepted stays in Postgres until a broker that may forget has it.
+
+Residents' and staff's incident reports, HQ's issued alerts and the MQTT bridge's readings are
+accepted by this system, not by a source that could send them again, so they are written to
+``ingress_outbox`` in Postgres first (the HTTP answer and the MQTT acknowledgement wait only for
+that) and a publisher moves them to Kafka. A broker outage therefore delays them, never loses
+them.
+
+The embedded broker keeps everything in memory: when it restarts it has forgotten every record,
+topic and committed offset. :class:`BrokerWatch` notices (the epoch record it keeps on its own
+topic is gone), recreates the topics, and tells its listeners: the publisher sends again what
+was accepted within the retention window, and each consumer goes back to the start of its
+partitions, since offsets it held no longer mean anything (a consumer whose position lies past
+the new end would skip records). Consumers are idempotent, so what was stored before is stored
+once. Against a durable Kafka cluster the epoch never changes and none of this fires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from disaster import topics
+from disaster._kafka import ensure_topics
+
+__all__ = ["EPOCH_TOPIC", "BrokerWatch", "IngressPublisher", "accept", "published"]
+
+_log = logging.getLogger(__name__)
+_CHANNEL = "ingress"
+EPOCH_TOPIC = "disaster.broker-epoch"
+_SEND_TIMEOUT_S = 30.0
+
+Listener = Callable[[], Awaitable[None]]
+
+
+async def accept(
+    conn: asyncpg.Connection,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    headers: Mapping[str, str] | None = None,
+) -> int:
+    """Keep a record for ``topic``; it is published once the surrounding transaction commits.
+
+    Returns the row id; :func:`published` tells when the broker has acknowledged it.
+    """
+    row_id: int = await conn.fetchval(
+        """INSERT INTO ingress_outbox (topic, key, value, headers) VALUES ($1, $2, $3, $4)
+           RETURNING id""",
+        topic, key, value, dict(headers or {}),
+    )  # fmt: skip
+    await conn.execute("SELECT pg_notify($1, '')", _CHANNEL)
+    return row_id
+
+
+async def published(conn: asyncpg.Connection, ids: Sequence[int]) -> bool:
+    """Return True when the broker has acknowledged every one of these accepted records."""
+    waiting = await conn.fetchval(
+        "SELECT count(*) FROM ingress_outbox WHERE id = ANY($1::bigint[]) AND published_at IS NULL",
+        list(ids),
+    )
+    return waiting == 0
+
+
+class IngressPublisher:
+    """Moves accepted records to Kafka in acceptance order, marking each once acknowledged."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: AIOKafkaProducer,
+        *,
+        retention_s: float = 3600.0,
+        batch: int = 500,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._retention_s = retention_s
+        self._batch = batch
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Publish until cancelled: at once when notified, and every second after a failure."""
+        async with self._pool.acquire() as listener:
+            await listener.add_listener(_CHANNEL, self._notified)
+            try:
+                while True:
+                    self._wake.clear()
+                    try:
+                        while await self.publish_pending():
+                            pass
+                        await self._prune()
+                    except (OSError, KafkaError, TimeoutError, asyncpg.PostgresError) as exc:
+                        _log.warning("publishing accepted records failed (%r); retrying", exc)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), 1.0)
+            finally:
+                await listener.remove_listener(_CHANNEL, self._notified)
+
+    def _notified(self, *_args: object) -> None:
+        self._wake.set()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unpublished records; return how many were published.
+
+        Rows stay locked while the broker acknowledges them, so two publishers never send the
+        same rows at once; a failure rolls back and the rows wait for the next attempt.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT id, topic, key, value, headers FROM ingress_outbox
+                   WHERE published_at IS NULL ORDER BY id LIMIT $1
+                   FOR UPDATE SKIP LOCKED""",
+                self._batch,
+            )
+            if not rows:
+                return 0
+            sent = [
+                await self._producer.send(
+                    r["topic"], r["value"], key=r["key"],
+                    headers=[(k, v.encode()) for k, v in r["headers"].items()] or None,
+                )
+                for r in rows
+            ]  # fmt: skip
+            await asyncio.wait_for(asyncio.gather(*sent), _SEND_TIMEOUT_S)
+            await conn.execute(
+                "UPDATE ingress_outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in rows],
+            )
+        return len(rows)
+
+    async def republish(self) -> None:
+        """The broker forgot what it held: send again everything within the retention."""
+        async with self._pool.acquire() as conn:
+            status = await conn.execute(
+                """UPDATE ingress_outbox SET published_at = NULL
+                   WHERE published_at IS NOT NULL
+                     AND accepted_at > now() - make_interval(secs => $1)""",
+                self._retention_s,
+            )
+        _log.warning("broker restarted empty: republishing %s accepted records", status.split()[-1])
+        self._wake.set()
+
+    async def _prune(self) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                """DELETE FROM ingress_outbox WHERE published_at IS NOT NULL
+                   AND accepted_at < now() - make_interval(secs => $1)""",
+                self._retention_s,
+            )
+
+
+class BrokerWatch:
+    """Notices a broker that came back empty, by an epoch record on a topic of its own."""
+
+    def __init__(self, bootstrap: str, producer: AIOKafkaProducer, period_s: float = 1.0) -> None:
+        self._bootstrap = bootstrap
+        self._producer = producer
+        self._period_s = period_s
+        self._listeners: list[Listener] = []
+        self.epoch: str | None = None
+
+    def on_forgotten(self, listener: Listener) -> None:
+        """Call ``listener`` each time the broker is found to have lost what it held."""
+        self._listeners.append(listener)
+
+    async def run(self) -> None:
+        """Check until cancelled; a broker that cannot be reached is checked again later."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None
+        )
+        await consumer.start()
+        try:
+            while True:
+                try:
+                    await self.check(consumer)
+                except (OSError, KafkaError, TimeoutError) as exc:
+                    _log.info("broker epoch check failed (%r); trying again", exc)
+                await asyncio.sleep(self._period_s)
+        finally:
+            await consumer.stop()
+
+    async def check(self, consumer: AIOKafkaConsumer) -> bool:
+        """Read the epoch (claiming a new one if there is none); return True if it changed."""
+        epoch = await asyncio.wait_for(self._read(consumer), 10.0)
+        if epoch is None:
+            await ensure_topics(self._bootstrap, topics.PARTITIONS, topics.COMPACTED)
+            await ensure_topics(self._bootstrap, {EPOCH_TOPIC: 1})
+            await self._producer.send_and_wait(EPOCH_TOPIC, uuid.uuid4().hex.encode())
+            epoch = await asyncio.wait_for(self._read(consumer), 10.0)
+        changed = self.epoch is not None and epoch != self.epoch
+        self.epoch = epoch
+        if changed:
+            for listener in self._listeners:
+                await listener()
+        return changed
+
+    async def _read(self, consumer: AIOKafkaConsumer) -> str | None:
+        tp = TopicPartition(EPOCH_TOPIC, 0)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        if end == 0:
+            return None
+        consumer.seek(tp, end - 1)
+        fetched = await consumer.getmany(tp, timeout_ms=2000)
+        records = fetched.get(tp, [])
+        return records[-1].value.decode() if records else None

@@ -1,0 +1,137 @@
+// Drafting an alert by hand: the area (drawn, or municipality codes), hazard, level and
+// message; then the preview of whom it reaches; then approve and issue. Level 5 needs a second
+// operator's approval, which the dialog and the alert's card show as waiting.
+import { api } from './api.js';
+import { cancelDrawing, clearDraft, drawnPolygon, startDrawing } from './draw.js';
+import { t } from './i18n.js';
+
+const $ = (id) => document.getElementById(id);
+let draft = null; // the stored draft version, once previewed
+let report = () => {};
+
+export function configureDraft(options) {
+  ({ report } = options);
+  $('draft-form').addEventListener('submit', (ev) => { ev.preventDefault(); preview(); });
+  $('draft-issue').addEventListener('click', () => issue());
+  $('draft-close').addEventListener('click', () => closeDraft());
+  $('draft-level').addEventListener('change', () => suggestMessage());
+  $('draft-hazard').addEventListener('change', () => suggestMessage());
+  $('draft-area-name').addEventListener('input', () => suggestMessage());
+  for (const id of ['draft-message-ja', 'draft-message-en']) {
+    $(id).addEventListener('input', () => { $(id).dataset.edited = '1'; });
+  }
+  for (const input of document.querySelectorAll('#draft-form input, #draft-form select, #draft-form textarea')) {
+    if (input.id !== 'draft-message-ja' && input.id !== 'draft-message-en') input.addEventListener('change', () => forget());
+  }
+}
+
+export function startDraw() {
+  closeDraft();
+  startDrawing(() => openDraft('drawn'));
+}
+
+export function openDraft(mode) {
+  forget();
+  const dialog = $('draft-dialog');
+  dialog.dataset.mode = mode;
+  $('draft-codes-row').hidden = mode !== 'codes';
+  $('draft-drawn-row').hidden = mode !== 'drawn';
+  if (!$('draft-area-name').value) $('draft-area-name').value = mode === 'drawn' ? '指定地域' : '';
+  suggestMessage();
+  dialog.hidden = false;
+  (mode === 'codes' ? $('draft-codes') : $('draft-area-name')).focus();
+}
+
+export function closeDraft() {
+  $('draft-dialog').hidden = true;
+  cancelDrawing();
+  clearDraft();
+  forget();
+}
+
+export function draftOpen() {
+  return !$('draft-dialog').hidden;
+}
+
+function forget() {
+  draft = null;
+  $('draft-preview').replaceChildren();
+  $('draft-state').textContent = '';
+  $('draft-issue').disabled = true;
+}
+
+function suggestMessage() {
+  const level = $('draft-level').value;
+  const hazard = $('draft-hazard').value;
+  const area = $('draft-area-name').value || '指定地域';
+  const jaName = { 3: '高齢者等避難', 4: '避難指示', 5: '緊急安全確保' }[level] || '';
+  const enName = { 3: 'Elderly and others evacuate', 4: 'Evacuate', 5: 'Emergency: secure your safety now' }[level] || '';
+  const ja = $('draft-message-ja');
+  const en = $('draft-message-en');
+  if (!ja.dataset.edited) ja.value = `【警戒レベル${level}】${area}に${jaName}（${t(`hazard.${hazard}`)}）`;
+  if (!en.dataset.edited) en.value = `[Alert level ${level}] ${enName} (${hazard}): ${area}`;
+}
+
+function body() {
+  const mode = $('draft-dialog').dataset.mode;
+  const out = {
+    level: Number($('draft-level').value), hazard: $('draft-hazard').value,
+    area_name: $('draft-area-name').value.trim() || '指定地域',
+    headline: { ja: $('draft-message-ja').value.trim(), en: $('draft-message-en').value.trim() },
+    exercise: $('draft-exercise').checked,
+  };
+  if (!out.headline.en) delete out.headline.en;
+  if (mode === 'drawn') out.area = drawnPolygon();
+  else out.area_codes = $('draft-codes').value.split(/[\s,、]+/).filter(Boolean);
+  return out;
+}
+
+async function preview() {
+  const payload = body();
+  if (!payload.area && !(payload.area_codes || []).length) {
+    report(t('draft_need_area'));
+    return;
+  }
+  try {
+    draft = await api('POST', '/api/v1/alerts/drafts', payload);
+    const reach = await api('GET', `/api/v1/alerts/${draft.id}/preview`);
+    $('draft-preview').replaceChildren(
+      countBox('preview-residents', reach.residents, t('reach')),
+      countBox('preview-vulnerable', reach.vulnerable, t('vulnerable')),
+    );
+    $('draft-state').textContent = t('state_draft');
+    $('draft-issue').disabled = false;
+  } catch (err) {
+    report(`${t('error')}: ${err.message}`);
+  }
+}
+
+function countBox(id, value, label) {
+  const box = document.createElement('div');
+  box.className = 'reach';
+  const number = document.createElement('b');
+  number.id = id;
+  number.textContent = String(value);
+  box.append(number, ` ${t('people')} · ${label}`);
+  return box;
+}
+
+async function issue() {
+  if (!draft) return;
+  try {
+    let version = await api('POST', `/api/v1/alerts/${draft.id}/approve`);
+    if (version.status !== 'approved') {
+      $('draft-state').textContent = `${t('waiting_second')} (${t('approvals')} 1/2)`;
+      $('draft-issue').disabled = true;
+      return;
+    }
+    version = await api('POST', `/api/v1/alerts/${draft.id}/issue`);
+    $('draft-state').textContent = t('state_issued');
+    report(`${t('state_issued')}: ${version.area_name}`);
+    draft = null;
+    $('draft-dialog').hidden = true;
+    clearDraft();
+  } catch (err) {
+    report(`${t('error')}: ${err.message}`);
+  }
+}
