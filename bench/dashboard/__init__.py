@@ -1,0 +1,1 @@
+"""How soon an incident report reaches HQ's dashboard stream."""
