@@ -194,6 +194,8 @@ class ConsumerLoop:
         self._max_records = max_records
         self._rewind = False
         self._from_start = False  # until a commit lands on the new broker: see rewind()
+        #: Why the current batch keeps failing (for ``/healthz``), None while all is well.
+        self.problem: str | None = None
 
     def _new_consumer(self) -> AIOKafkaConsumer:
         consumer = AIOKafkaConsumer(
@@ -265,13 +267,15 @@ class ConsumerLoop:
                 rejected = await self._handler(records)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 _log.exception(
                     "handling %d records of %s from [%d]@%d failed (attempt %d); retrying",
                     len(records), first.topic, first.partition, first.offset, attempt,
                 )  # fmt: skip
+                self.problem = f"handling records fails, retrying (attempt {attempt}): {exc!r}"
                 await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
             else:
+                self.problem = None
                 await self._account(records, rejected)
                 return
 

@@ -11,6 +11,7 @@ rate-limited per address. Every change an operator makes is written to the audit
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -35,6 +36,9 @@ SESSION_COOKIE = "disaster_session"
 OPERATOR = web.RequestKey("operator", Operator)  # who is acting, once authenticated
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _AUDITED_CHARS = 4096
+#: A body larger than this (a flood extent's megabytes) is audited by its size and SHA-256,
+#: neither parsed nor kept: the digest still proves which file an operator sent.
+_AUDITED_BODY_BYTES = 64 * 1024
 _SECRET_KEY = re.compile(r"password|token|secret|private|auth", re.IGNORECASE)
 #: The same keys in a body that is not JSON: ``"password": "..."`` up to the closing quote.
 _SECRET_TEXT = re.compile(
@@ -204,6 +208,16 @@ async def _authenticate(request: web.Request) -> Operator:
     return operator
 
 
+def _audit_body(raw: bytes) -> dict[str, Any]:
+    """Return what the audit log keeps of a body: nothing, the redacted text, or for a large
+    one its size and digest."""
+    if not raw:
+        return {}
+    if len(raw) > _AUDITED_BODY_BYTES:
+        return {"body_bytes": len(raw), "body_sha256": hashlib.sha256(raw).hexdigest()}
+    return {"body": _redacted(raw)}
+
+
 def _redacted(raw: bytes) -> str:
     """Return a body for the audit log, with passwords, tokens and secrets blanked out."""
     text = raw.decode(errors="replace")
@@ -226,9 +240,10 @@ def _blank_secrets(value: Any) -> Any:
 async def _audited(
     request: web.Request, handler: Handler, operator: Operator, route: tuple[str, str]
 ) -> web.StreamResponse:
-    body = _redacted(await request.read()) if request.can_read_body else ""
+    details: dict[str, Any] = {}
     status = 500
-    try:
+    try:  # a body over the limit is a 413, audited like any refusal
+        details = _audit_body(await request.read()) if request.can_read_body else {}
         response = await handler(request)
         status = response.status
         return response
@@ -239,5 +254,5 @@ async def _audited(
         async with request.app[POOL].acquire() as conn:
             await operator_store.audit(
                 conn, operator.username, f"{route[0]} {route[1]}", target=request.path,
-                status=status, details={"body": body} if body else {},
+                status=status, details=details,
             )  # fmt: skip

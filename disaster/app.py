@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from disaster import store
@@ -28,7 +31,7 @@ from disaster._http import (
     validated,
 )
 from disaster._kafka import new_producer
-from disaster._pg import create_pool
+from disaster._pg import DATABASE_DOWN, create_pool
 from disaster.access import LIMITER, RateLimiter, access_middleware
 from disaster.alerts_api import routes as alert_routes
 from disaster.auth_api import SECURE_COOKIES
@@ -39,7 +42,9 @@ from disaster.damage_api import routes as damage_routes
 from disaster.dashboard_api import add_dashboard_routes
 from disaster.dashboard_page import routes as dashboard_page_routes
 from disaster.domain import Station
+from disaster.flood_extents_api import MAX_BODY_BYTES as FLOOD_EXTENT_MAX_BYTES
 from disaster.flood_extents_api import routes as flood_extent_routes
+from disaster.health import HEALTH, HealthBoard
 from disaster.incidents_api import routes as incident_routes
 from disaster.observations_api import routes as observation_routes
 from disaster.openapi import openapi_document
@@ -54,12 +59,15 @@ from disaster.shelters_api import routes as shelter_routes
 from notify.ssrf import EndpointPolicy
 from notify.vapid import load_or_create_vapid_key
 
-__all__ = ["BROADCASTER", "create_app"]
+__all__ = ["BROADCASTER", "HEALTH", "create_app"]
 
 BROADCASTER = web.AppKey("broadcaster", AlertBroadcaster)
 _SETTINGS = web.AppKey("settings", Settings)
 _HEARTBEAT_S = 15.0
 _MAX_BODY_BYTES = 64 * 1024
+#: The routes whose bodies may be larger than ``_MAX_BODY_BYTES``, each with its own bound.
+_BODY_LIMITS = {("POST", "/api/v1/flood-extents"): FLOOD_EXTENT_MAX_BYTES}
+_PROBE_TIMEOUT_S = 1.5
 
 routes = web.RouteTableDef()
 
@@ -141,13 +149,10 @@ async def openapi(_request: web.Request) -> web.Response:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    """Report whether this process can reach its database."""
-    try:
-        async with request.app[POOL].acquire(timeout=2) as conn:
-            await conn.fetchval("SELECT 1")
-    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-        return json_response({"status": "unavailable", "reason": str(exc)}, status=503)
-    return json_response({"status": "ok"})
+    """Report each component of this process: 200 ``ok``, or 503 ``degraded`` naming what
+    is wrong (database or broker unreachable, a consumer retrying, a listener lost)."""
+    report = await request.app[HEALTH].report()
+    return json_response(report, status=200 if report["status"] == "ok" else 503)
 
 
 @routes.get("/metrics")
@@ -159,13 +164,17 @@ async def metrics(_request: web.Request) -> web.Response:
 @web.middleware
 async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Give unmatched routes, wrong methods and oversized bodies the same JSON error body as
-    the handlers. A body declared larger than the limit is refused before anything reads it."""
-    if (request.content_length or 0) > request.client_max_size:
-        raise body_too_large(request.client_max_size)
+    the handlers. A body declared larger than the route's limit (``_BODY_LIMITS``, else the
+    app's) is refused before anything reads it."""
+    limit = _body_limit(request)
+    if (request.content_length or 0) > limit:
+        raise body_too_large(limit)
+    if limit != request.client_max_size:
+        request = request.clone(client_max_size=limit)
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:  # a chunked body grew past the limit while read
-        raise body_too_large(request.client_max_size) from None
+        raise body_too_large(limit) from None
     except web.HTTPException as exc:
         if exc.content_type == "application/json" or exc.status < 400:
             raise
@@ -178,11 +187,19 @@ async def _json_errors(request: web.Request, handler: Any) -> web.StreamResponse
         raise
 
 
+def _body_limit(request: web.Request) -> int:
+    resource = request.match_info.route.resource
+    if resource is None:
+        return request.client_max_size
+    return _BODY_LIMITS.get((request.method, resource.canonical), request.client_max_size)
+
+
 async def _pool_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[_SETTINGS]
     assert settings.database_url is not None, "resolve embedded settings first"
     pool = await create_pool(settings.database_url)
     app[POOL] = pool
+    app[HEALTH].add("database", functools.partial(_database_problem, pool))
     yield
     await asyncio.shield(pool.close())
 
@@ -193,6 +210,7 @@ async def _producer_ctx(app: web.Application) -> AsyncIterator[None]:
     producer = new_producer(settings.kafka)
     await producer.start()
     app[PRODUCER] = producer
+    app[HEALTH].add("broker", functools.partial(_broker_problem, producer))
     yield
     await asyncio.shield(producer.stop())
 
@@ -201,6 +219,7 @@ async def _broadcaster_ctx(app: web.Application) -> AsyncIterator[None]:
     broadcaster = AlertBroadcaster(app[POOL])
     await broadcaster.start()
     app[BROADCASTER] = broadcaster
+    app[HEALTH].watch("alert stream listener", broadcaster.problem)
     yield
     with contextlib.suppress(Exception):
         await broadcaster.stop()
@@ -210,11 +229,34 @@ async def _close_streams(app: web.Application) -> None:
     app[BROADCASTER].close_streams()
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the application; resources open when it starts and close when it stops."""
+async def _database_problem(pool: asyncpg.Pool) -> str | None:
+    try:
+        async with pool.acquire(timeout=_PROBE_TIMEOUT_S) as conn:
+            await conn.fetchval("SELECT 1", timeout=_PROBE_TIMEOUT_S)
+    except DATABASE_DOWN as exc:
+        return f"database unreachable: {exc!r}"
+    return None
+
+
+async def _broker_problem(producer: AIOKafkaProducer) -> str | None:
+    """A metadata round trip: cheap, and it fails at once when no broker answers."""
+    try:
+        await asyncio.wait_for(producer.client.fetch_all_metadata(), _PROBE_TIMEOUT_S)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        return f"broker unreachable: {exc!r}"
+    return None
+
+
+def create_app(settings: Settings, *, health: HealthBoard | None = None) -> web.Application:
+    """Build the application; resources open when it starts and close when it stops.
+
+    ``health`` holds the checks of the rest of the process (consumers, the broker watch);
+    the app adds its own database, broker and listener checks to it.
+    """
     app = web.Application(
         middlewares=[_json_errors, access_middleware], client_max_size=_MAX_BODY_BYTES
     )
+    app[HEALTH] = health or HealthBoard()
     if settings.rate_limits:
         app[LIMITER] = RateLimiter()
     app[SECURE_COOKIES] = settings.public_url.startswith("https://")

@@ -1,7 +1,8 @@
 """Fan-out of newly issued alerts to the open event streams of this web process.
 
 Alerts are announced by Postgres ``NOTIFY alert_issued`` in the transaction that stores them, so
-every web process sees every alert whichever process issued it.
+every web process sees every alert whichever process issued it. The listening connection is
+opened again by itself when the database restarts.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import asyncpg
 
 from disaster import store
+from disaster._pg import ChannelListener
 
 __all__ = ["AlertBroadcaster"]
 
@@ -28,13 +30,16 @@ class AlertBroadcaster:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._queues: set[asyncio.Queue[dict[str, Any] | None]] = set()
-        self._conn: asyncpg.Connection | None = None
+        self._listener = ChannelListener(pool, "alert_issued", self._on_notify)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Open the listening connection."""
-        self._conn = await self._pool.acquire()
-        await self._conn.add_listener("alert_issued", self._on_notify)
+        """Open the listening connection (opened again by itself after a database restart)."""
+        await self._listener.start()
+
+    def problem(self) -> str | None:
+        """What is wrong, for ``/healthz``: None while the channel is listened on."""
+        return None if self._listener.listening else "not listening: the database is away"
 
     def close_streams(self) -> None:
         """Tell every open stream to end (at shutdown, before connections are waited for)."""
@@ -45,10 +50,7 @@ class AlertBroadcaster:
     async def stop(self) -> None:
         """Close every stream and release the connection."""
         self.close_streams()
-        if self._conn is not None:
-            await self._conn.remove_listener("alert_issued", self._on_notify)
-            await self._pool.release(self._conn)
-            self._conn = None
+        await self._listener.stop()
 
     def subscribe(self) -> asyncio.Queue[dict[str, Any] | None]:
         """Return a queue that receives each new alert as JSON (None means: stream closed)."""

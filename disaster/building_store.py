@@ -18,6 +18,7 @@ import asyncpg
 import shapely
 from shapely.geometry import Point, shape
 
+from disaster.damage_store import damaged_buildings
 from evac.buildings import Building
 from evac.refuge import Refuge, floors_of
 
@@ -190,12 +191,15 @@ def _stored(row: asyncpg.Record) -> StoredBuilding:
 
 
 async def refuges(conn: asyncpg.Connection) -> list[Refuge]:
-    """Return the buildings that may take people in upstairs: public or designated ones,
-    with the deeper of their model's flood depth and the active extents'."""
+    """Return the buildings that may take people in upstairs: public or designated ones not
+    damaged (``disaster.damage_store.damaged_buildings``: a fire or collapse within the damage
+    window, even resolved), with the deeper of their model's flood depth and the extents'."""
+    damaged = await damaged_buildings(conn)
     rows = await conn.fetch(
         """SELECT id, name, lon, lat, nearest_node, storeys, height_m,
                   greatest(flood_depth_m, extent_depth_m) AS flood_depth_m, tsunami_depth_m
-           FROM buildings WHERE public OR refuge_designated"""
+           FROM buildings WHERE (public OR refuge_designated) AND id <> ALL($1::text[])""",
+        sorted(damaged),
     )
     return [
         Refuge(r["id"], r["name"] or r["id"], r["lon"], r["lat"], r["nearest_node"],

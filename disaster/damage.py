@@ -5,7 +5,8 @@ It is linked to the building whose footprint holds the point (the smallest, wher
 drawn over its main building), else to the nearest footprint within ``LINK_RADIUS_M``: a
 report from across the street still names the burning house, while one from an open square
 names none. A building with both a fire and a collapse shows the fire: it is the one that
-spreads and the one crews are sent to.
+spreads and the one crews are sent to. Damage holds for ``DAMAGE_WINDOW`` after the first
+report, resolved or not: a burnt house stays burnt after the fire is out, and is no refuge.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -22,6 +24,7 @@ from evac.refuge import FLOOR_M, Refuge, floors_of
 
 __all__ = [
     "DAMAGE_KINDS",
+    "DAMAGE_WINDOW",
     "LINK_RADIUS_M",
     "AreaCounts",
     "BuildingRow",
@@ -36,6 +39,9 @@ __all__ = [
 Damage = Literal["fire", "collapse"]
 #: Incident kinds that damage a building, strongest first.
 DAMAGE_KINDS: tuple[Damage, ...] = ("fire", "collapse")
+#: Damage first reported this long ago still counts (a burnt house stays burnt after the fire
+#: is out): it shows on the 3D layer, and the building is offered to no one as a refuge.
+DAMAGE_WINDOW = timedelta(hours=72)
 LINK_RADIUS_M = 30.0
 _M_PER_DEG = 111_195.0  # on the mean Earth sphere (6,371 km), as evac.graph measures
 

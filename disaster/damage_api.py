@@ -10,20 +10,24 @@ than ``limit``, the tallest are sent and ``truncated`` says so.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import asyncpg
 from aiohttp import web
 
 from disaster import damage_store
 from disaster._http import POOL, bbox_param, error, json_response, limit_param, time_param
-from disaster.damage import LINK_RADIUS_M, building_damage, building_feature, count_by_area
+from disaster.damage import (
+    DAMAGE_WINDOW,
+    LINK_RADIUS_M,
+    building_damage,
+    building_feature,
+    count_by_area,
+)
 
 __all__ = ["DAMAGE_WINDOW", "MAX_BBOX_SPAN_DEG", "routes"]
 
 routes = web.RouteTableDef()
-#: Damage reported this long ago still shows (a burnt house stays burnt after the fire is out).
-DAMAGE_WINDOW = timedelta(hours=72)
 #: About 11 km north-south: a district on screen, not a prefecture.
 MAX_BBOX_SPAN_DEG = 0.1
 _DEFAULT_FEATURES = 5_000

@@ -16,6 +16,7 @@ import shapely
 
 from disaster.damage import (
     DAMAGE_KINDS,
+    DAMAGE_WINDOW,
     LINK_RADIUS_M,
     BuildingRow,
     Damage,
@@ -32,6 +33,8 @@ __all__ = [
     "buildings_for_layer",
     "damage_in_box",
     "damage_incidents",
+    "damage_mark",
+    "damaged_buildings",
     "flooded_points",
     "linked_buildings",
 ]
@@ -66,17 +69,41 @@ async def buildings_for_layer(
 
 
 async def damage_incidents(
-    conn: asyncpg.Connection, since: datetime, box: _Box | None = None
+    conn: asyncpg.Connection, since: datetime, box: _Box | None = None, *, real_only: bool = False
 ) -> list[DamageIncident]:
-    """Return the fire and collapse incidents first reported since a time (in a box)."""
+    """Return the fire and collapse incidents first reported since a time (in a box; without
+    drills' when ``real_only``)."""
     rows = await conn.fetch(
         """SELECT id::text, kind, lon, lat FROM incidents
            WHERE kind = ANY($1::text[]) AND first_reported_at >= $2
              AND ($3::float8 IS NULL OR (lon BETWEEN $3 AND $5 AND lat BETWEEN $4 AND $6))
+             AND (NOT $7 OR exercise_run IS NULL)
            ORDER BY first_reported_at, id""",
-        list(DAMAGE_KINDS), since, *(box or (None, None, None, None)),
+        list(DAMAGE_KINDS), since, *(box or (None, None, None, None)), real_only,
     )  # fmt: skip
     return [DamageIncident(r["id"], r["kind"], r["lon"], r["lat"]) for r in rows]
+
+
+async def damaged_buildings(conn: asyncpg.Connection) -> set[str]:
+    """Return the buildings a real fire or collapse reported within ``DAMAGE_WINDOW`` is
+    linked to, open or resolved: none of them may be offered as a refuge. A drill's damage
+    changes no real advice."""
+    since: datetime = await conn.fetchval("SELECT now() - $1::interval", DAMAGE_WINDOW)
+    incidents = await damage_incidents(conn, since, real_only=True)
+    return set(building_damage(incidents, await linked_buildings(conn, incidents)))
+
+
+async def damage_mark(conn: asyncpg.Connection) -> tuple[int, datetime | None]:
+    """Return what moves whenever :func:`damaged_buildings` may change without a building
+    changing: how many real damage incidents the window holds, and the newest first report
+    (a report arriving raises one or both; one ageing out lowers the count)."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS n, max(first_reported_at) AS newest FROM incidents
+           WHERE kind = ANY($1::text[]) AND first_reported_at >= now() - $2::interval
+             AND exercise_run IS NULL""",
+        list(DAMAGE_KINDS), DAMAGE_WINDOW,
+    )  # fmt: skip
+    return int(row["n"]), row["newest"]
 
 
 async def linked_buildings(

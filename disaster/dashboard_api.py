@@ -20,6 +20,7 @@ from aiohttp import web
 from disaster import dashboard_store
 from disaster._http import POOL, error, json_response
 from disaster.dashboard_feed import DashboardFeed
+from disaster.health import HEALTH
 from disaster.road_map import roads_geojson
 from disaster.settings import Settings
 from evac.graph import load_graph
@@ -104,6 +105,8 @@ async def _feed_ctx(app: web.Application) -> AsyncIterator[None]:
     feed = DashboardFeed(app[POOL])
     await feed.start()
     app[DASHBOARD_FEED] = feed
+    if HEALTH in app:
+        app[HEALTH].watch("dashboard listener", feed.problem)
     yield
     with contextlib.suppress(Exception):
         await feed.stop()

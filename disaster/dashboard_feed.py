@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from disaster import dashboard_store
+from disaster._pg import ChannelListener
 
 __all__ = ["FLUSH_DELAY_S", "DashboardEvent", "DashboardFeed"]
 
@@ -34,15 +35,18 @@ class DashboardFeed:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._queues: set[asyncio.Queue[DashboardEvent | None]] = set()
-        self._conn: asyncpg.Connection | None = None
+        self._listener = ChannelListener(pool, _CHANNEL, self._on_notify)
         self._pending: dict[tuple[str, str], None] = {}  # insertion-ordered set
         self._flushing: asyncio.Task[None] | None = None
         self._sequence = 0
 
     async def start(self) -> None:
-        """Open the listening connection."""
-        self._conn = await self._pool.acquire()
-        await self._conn.add_listener(_CHANNEL, self._on_notify)
+        """Open the listening connection (opened again by itself after a database restart)."""
+        await self._listener.start()
+
+    def problem(self) -> str | None:
+        """What is wrong, for ``/healthz``: None while the channel is listened on."""
+        return None if self._listener.listening else "not listening: the database is away"
 
     def close_streams(self) -> None:
         """Tell every open stream to end (at shutdown, before connections are waited for)."""
@@ -57,10 +61,7 @@ class DashboardFeed:
             self._flushing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flushing
-        if self._conn is not None:
-            await self._conn.remove_listener(_CHANNEL, self._on_notify)
-            await self._pool.release(self._conn)
-            self._conn = None
+        await self._listener.stop()
 
     def subscribe(self) -> asyncio.Queue[DashboardEvent | None]:
         """Return a queue of ``(sequence, type, data)`` events (None means: stream closed)."""

@@ -4,6 +4,10 @@ An extent is written straight to Postgres (not through a raw topic): the operato
 know at once whether the polygons were accepted, and the buildings' depths are recomputed in
 the same transaction. Once committed, a ``flood.extent`` hazard event goes to
 ``hazard.events`` (and ``hazard_events``) so HQ's picture shows it.
+
+A river office's polygon set for a whole river runs to megabytes of coordinates, far past the
+app-wide body limit, so this route has its own (``MAX_BODY_BYTES``, checked in ``disaster.app``
+before the body is read).
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ from disaster.domain.events import FloodExtentEvent
 from disaster.domain.flood_extent import FloodExtentIn
 from disaster.flood_extent_store import RefreshResult, StoredExtent
 
-__all__ = ["extent_event", "routes"]
+__all__ = ["MAX_BODY_BYTES", "extent_event", "routes"]
 
 routes = web.RouteTableDef()
 _EVENT_NAMESPACE = uuid.UUID("5f1c2a8e-0b7d-4e53-9a61-2c4d8e7f9b10")
+#: The largest extent body accepted: a prefecture's rivers at full detail, not a whole survey.
+MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 @routes.post("/api/v1/flood-extents")

@@ -29,6 +29,7 @@ from aiokafka.errors import KafkaError
 
 from disaster import topics
 from disaster._kafka import ensure_topics
+from disaster._pg import DATABASE_DOWN, ChannelListener
 
 __all__ = ["EPOCH_TOPIC", "BrokerWatch", "IngressPublisher", "accept", "published"]
 
@@ -87,22 +88,24 @@ class IngressPublisher:
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        """Publish until cancelled: at once when notified, and every second after a failure."""
-        async with self._pool.acquire() as listener:
-            await listener.add_listener(_CHANNEL, self._notified)
-            try:
-                while True:
-                    self._wake.clear()
-                    try:
-                        while await self.publish_pending():
-                            pass
-                        await self._prune()
-                    except (OSError, KafkaError, TimeoutError, asyncpg.PostgresError) as exc:
-                        _log.warning("publishing accepted records failed (%r); retrying", exc)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), 1.0)
-            finally:
-                await listener.remove_listener(_CHANNEL, self._notified)
+        """Publish until cancelled: at once when notified, and every second after a failure
+        (a broker or a database that is away); the channel is listened on again after a
+        database restart."""
+        listener = ChannelListener(self._pool, _CHANNEL, self._notified, on_relisten=self._wake.set)
+        await listener.start()
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    while await self.publish_pending():
+                        pass
+                    await self._prune()
+                except (KafkaError, *DATABASE_DOWN) as exc:
+                    _log.warning("publishing accepted records failed (%r); retrying", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 1.0)
+        finally:
+            await listener.stop()
 
     def _notified(self, *_args: object) -> None:
         self._wake.set()
@@ -166,6 +169,8 @@ class BrokerWatch:
         self._period_s = period_s
         self._listeners: list[Listener] = []
         self.epoch: str | None = None
+        #: What went wrong in the last check, None if it passed (or none finished yet).
+        self.problem: str | None = None
 
     def on_forgotten(self, listener: Listener) -> None:
         """Call ``listener`` each time the broker is found to have lost what it held."""
@@ -181,8 +186,11 @@ class BrokerWatch:
             while True:
                 try:
                     await self.check(consumer)
-                except (OSError, KafkaError, TimeoutError) as exc:
+                except (KafkaError, *DATABASE_DOWN) as exc:
                     _log.info("broker epoch check failed (%r); trying again", exc)
+                    self.problem = f"broker unreachable: {exc!r}"
+                else:
+                    self.problem = None
                 await asyncio.sleep(self._period_s)
         finally:
             await consumer.stop()
@@ -196,10 +204,10 @@ class BrokerWatch:
             await self._producer.send_and_wait(EPOCH_TOPIC, uuid.uuid4().hex.encode())
             epoch = await asyncio.wait_for(self._read(consumer), 10.0)
         changed = self.epoch is not None and epoch != self.epoch
-        self.epoch = epoch
-        if changed:
+        if changed:  # the epoch is taken only once every listener has run: a failure retries
             for listener in self._listeners:
                 await listener()
+        self.epoch = epoch
         return changed
 
     async def _read(self, consumer: AIOKafkaConsumer) -> str | None:

@@ -69,6 +69,7 @@ def openapi_document() -> dict[str, Any]:
         "required": ["reason"],
         "properties": {"reason": {"type": "string"}, "details": {"type": "array"}},
     }
+    schemas["Health"] = _HEALTH
     sub_id = {"name": "id", "in": "path", "required": True,
               "schema": {"type": "string", "format": "uuid"}}  # fmt: skip
     station_id = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -116,6 +117,12 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "An endless text/event-stream",
                                   "content": {"text/event-stream": {}}}},
         }},
+        "/healthz": {"get": {
+            "summary": "Each component of this process: database, broker, consumers, listeners",
+            "responses": {"200": _json(_ref("Health"), "`ok`: every component works"),
+                          "503": _json(_ref("Health"), "`degraded`: `failing` names what is "
+                                       "wrong; work pauses and resumes by itself")},
+        }},
     }  # fmt: skip
     paths |= _ingest_paths()
     paths |= _dashboard_paths()
@@ -128,6 +135,33 @@ def openapi_document() -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": schemas},
     }
+
+
+_COMPONENT = {
+    "type": "object",
+    "required": ["status"],
+    "properties": {
+        "status": {"enum": ["ok", "failing"]},
+        "problem": {"type": "string", "description": "What is wrong, when failing"},
+    },
+}
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "failing", "components"],
+    "properties": {
+        "status": {"enum": ["ok", "degraded"]},
+        "failing": {"type": "array", "items": {"type": "string"},
+                    "description": "Names of the failing components"},
+        "components": {
+            "type": "object",
+            "additionalProperties": _COMPONENT,
+            "description": "By name: `database` and `broker` (reachable from this process), "
+            "`broker watch`, `consumer <topic>` (retrying a batch it cannot store), "
+            "`alert stream listener` and `dashboard listener` (Postgres LISTEN connections, "
+            "reopened by themselves after a database restart)",
+        },
+    },
+}  # fmt: skip
 
 
 def _declare_refusals(paths: dict[str, Any]) -> None:
@@ -187,7 +221,9 @@ def _operator_paths() -> dict[str, Any]:
             "summary": "Every version of the alert's series", "parameters": _query("id"),
             "responses": {"200": {"description": "Versions, oldest first"}, **denied}}},
         "/api/v1/alerts/{id}/preview": {"get": {
-            "summary": "How many residents (and vulnerable ones) a version would reach",
+            "summary": "How many residents (and vulnerable ones) a version would reach, and "
+                       "the shelters the solver would send them to (shelters null and a reason "
+                       "when no city is loaded)",
             "parameters": _query("id"),
             "responses": {"200": {"description": "Counts"}, **denied}}},
         "/api/v1/audit": {"get": {
@@ -374,10 +410,12 @@ def _city_paths() -> dict[str, Any]:
     return {
         "/api/v1/flood-extents": {
             "post": {"summary": "Receive a flood-extent polygon set (depth rank or metres per "
-                                "polygon); replaces the source's active version",
+                                "polygon); replaces the source's active version. Bodies up "
+                                "to 16 MiB (other routes: 64 KiB)",
                      "requestBody": _body("FloodExtentIn"),
                      "responses": {"201": {"description": "Stored; depths recomputed"},
-                                   "400": _ERROR, **denied, "409": _ERROR, "422": _ERROR}},
+                                   "400": _ERROR, **denied, "409": _ERROR, "413": _ERROR,
+                                   "422": _ERROR}},
             "get": {"summary": "The active flood extents, as FeatureCollections",
                     "responses": {"200": {"description": "Extents"}, **denied}}},
         "/api/v1/flood-extents/{id}/withdraw": {"post": {

@@ -2,7 +2,8 @@
 
 The router is built on first use from the city's graph file, the shelters and the active road
 closures in Postgres; before each answer it takes in what changed since (closures by their
-change time, shelters by theirs), so every web process routes on the same live picture.
+change time, shelters by theirs, refuges by the buildings' and the damage incidents'), so every
+web process routes on the same live picture.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import TypeVar
 import asyncpg
 from aiohttp import web
 
-from disaster import building_store, incident_store, shelter_store
+from disaster import building_store, damage_store, incident_store, shelter_store
 from disaster._http import POOL, choice_param, error, json_response
 from disaster.domain import GeoPoint
 from disaster.domain.shelter import HAZARDS
@@ -44,7 +45,7 @@ class LiveRoutes:
         self._router: LiveRouter | None = None
         self._closures_seen: datetime | None = None
         self._shelters_seen: datetime | None = None
-        self._buildings_seen: datetime | None = None
+        self._refuges_seen: tuple[object, ...] | None = None
         self._lock = asyncio.Lock()
 
     async def route(self, pool: asyncpg.Pool, origin: GeoPoint, profile: str, hazard: str) -> dict:
@@ -83,10 +84,13 @@ class LiveRoutes:
         elif shelters_at != self._shelters_seen:
             self._router.set_shelters(await shelter_store.all_shelters(conn))
             self._shelters_seen = shelters_at
+        # Incidents do not touch buildings.updated_at: a fire reported at a refuge (or one
+        # ageing out of the damage window) moves the damage mark instead.
         buildings_at = await conn.fetchval("SELECT max(updated_at) FROM buildings")
-        if buildings_at != self._buildings_seen:
+        refuges_at = (buildings_at, *await damage_store.damage_mark(conn))
+        if refuges_at != self._refuges_seen:
             self._router.set_refuges(await building_store.refuges(conn))
-            self._buildings_seen = buildings_at
+            self._refuges_seen = refuges_at
         since = None if self._closures_seen is None else self._closures_seen - _COMMIT_SLACK
         closures, newest = await incident_store.closures_written_since(conn, since)
         for closure in closures:

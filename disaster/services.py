@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from disaster._pg import apply_migrations, create_pool
 from disaster.access_log import PathOnlyAccessLogger
 from disaster.alert_rules import load_rulebook
 from disaster.app import create_app
+from disaster.health import HealthBoard
 from disaster.ingress import BrokerWatch, IngressPublisher
 from disaster.route_api import LiveRoutes
 from disaster.rules import AlertIssuer
@@ -60,6 +62,7 @@ class Running:
     base_url: str | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     watch: BrokerWatch | None = None
+    health: HealthBoard = field(default_factory=HealthBoard)
 
 
 def _rejection_recorder(pool: asyncpg.Pool):
@@ -149,6 +152,10 @@ def _ingest_side_tasks(
     return tasks
 
 
+def _problem(loop: ConsumerLoop) -> str | None:
+    return loop.problem
+
+
 async def migrate(database_url: str) -> list[str]:
     """Apply pending migrations; return the names of those applied."""
     conn = await asyncpg.connect(database_url)
@@ -173,8 +180,10 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
     stack = contextlib.AsyncExitStack()
     try:
         watch = running.watch = BrokerWatch(settings.kafka, producer)
+        running.health.watch("broker watch", lambda: watch.problem)
         for loop in consumer_loops(settings, pool, producer, role):
             watch.on_forgotten(loop.rewind)
+            running.health.watch(f"consumer {loop.topic}", functools.partial(_problem, loop))
             running.tasks.append(asyncio.create_task(loop.run(), name=f"consume {loop.topic}"))
         if role != "notify":  # the roles that accept input: the web API and the MQTT bridge
             publisher = IngressPublisher(pool, producer)
@@ -184,10 +193,14 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
         if role in ("all", "ingest"):
             running.tasks += _ingest_side_tasks(settings, pool, producer)
         if role in ("all", "notify"):
-            await stack.enter_async_context(_delivery_workers(settings, pool, producer))
+            running.tasks += await stack.enter_async_context(
+                _delivery_workers(settings, pool, producer)
+            )
         if role in ("all", "web"):
             runner = web.AppRunner(
-                create_app(settings), shutdown_timeout=2.0, access_log_class=PathOnlyAccessLogger
+                create_app(settings, health=running.health),
+                shutdown_timeout=2.0,
+                access_log_class=PathOnlyAccessLogger,
             )
             await runner.setup()
             site = web.TCPSite(runner, settings.http_host, settings.http_port)

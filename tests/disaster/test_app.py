@@ -77,6 +77,7 @@ async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -
         doc = await resp.json()
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {
+        "/healthz",
         "/api/v1/events",
         "/api/v1/incidents",
         "/api/v1/incidents/{id}",
@@ -127,7 +128,10 @@ async def test_openapi_document_lists_every_route(http: aiohttp.ClientSession) -
 async def test_health_and_metrics(http: aiohttp.ClientSession) -> None:
     async with http.get("/healthz") as resp:
         assert resp.status == 200
-        assert (await resp.json())["status"] == "ok"
+        body = await resp.json()
+    assert (body["status"], body["failing"]) == ("ok", [])
+    assert {"database", "broker", "broker watch", "consumer river.raw", "alert stream listener",
+            "dashboard listener"} <= set(body["components"])  # fmt: skip
     async with http.get("/metrics") as resp:
         assert resp.status == 200
         assert "disaster_records_stored_total" in await resp.text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Polygon, shape
 
-from disaster import building_store
+from disaster import building_store, damage_store
 from disaster._pg import connect
 from disaster.buildings_cli import import_buildings, import_buildings_command
 from disaster.domain import InvalidInputError
@@ -107,6 +108,41 @@ async def test_reimport_updates_but_keeps_the_designation(conn: asyncpg.Connecti
     assert x.refuge_designated  # the municipality's, kept
     assert (x.flood_depth_m, x.flood_rank, x.landslide, x.tsunami_depth_m) == (3.4, 3, True, 0.8)
     assert x.nearest_node == -1  # the import says what it knows now
+
+
+async def _incident(conn: asyncpg.Connection, kind: str, building: Building, *, hours_ago: float,
+                    status: str = "open", drill: str | None = None) -> None:  # fmt: skip
+    at = building.footprint.representative_point()
+    await conn.execute(
+        """INSERT INTO incidents (id, kind, severity, lat, lon, description, status,
+               first_reported_at, last_reported_at, exercise_run)
+           VALUES ($1, $2, 'critical', $3, $4, '', $5, now() - make_interval(secs => $6),
+                   now() - make_interval(secs => $6), $7)""",
+        uuid.uuid4(), kind, at.y, at.x, status, hours_ago * 3600, drill,
+    )  # fmt: skip
+
+
+async def test_damaged_buildings_are_no_refuges_for_the_damage_window(
+    conn: asyncpg.Connection,
+) -> None:
+    """A fire or collapse within 72 h takes a public building out, open or resolved; an older
+    one, a drill's, or one in an ordinary house leaves the refuges as they are."""
+    names = ("burnt", "fallen", "burnt_long_ago", "drill", "intact")
+    public = {n: _square(n, 140 + i * 0.01, 35.0, usage="421", storeys=5)
+              for i, n in enumerate(names)}  # fmt: skip
+    await building_store.upsert_buildings(conn, list(public.values()))
+    assert {r.id for r in await building_store.refuges(conn)} == set(names)
+    mark = await damage_store.damage_mark(conn)
+    assert mark == (0, None)
+    await _incident(conn, "fire", public["burnt"], hours_ago=5, status="resolved")
+    await _incident(conn, "collapse", public["fallen"], hours_ago=1)
+    await _incident(conn, "fire", public["burnt_long_ago"], hours_ago=73, status="resolved")
+    await _incident(conn, "fire", public["drill"], hours_ago=0, drill="run-1")
+    refuges = {r.id for r in await building_store.refuges(conn)}
+    assert refuges == {"burnt_long_ago", "drill", "intact"}
+    count, newest = await damage_store.damage_mark(conn)
+    assert count == 2  # the two real ones inside the window: what the live router watches
+    assert newest is not None
 
 
 async def test_nearest_nodes_must_match(conn: asyncpg.Connection) -> None:

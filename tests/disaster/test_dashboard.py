@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -129,13 +130,15 @@ async def test_an_operator_sees_an_incident_draws_issues_and_cancels(
     route = await load_town(settings, http)
     lat, lon = (float(v) for v in route["from"].split(","))
     resident = await _register_resident(http, lat, lon)
+    await _register_resident(http, lat, lon)  # a neighbour: two people for one last place
+    crowded = await _one_place_left(http, route)
     username, password = await new_operator(http, "operator")
     page, errors = await _log_in(browser, running.base_url, username, password)
     roads = await page.evaluate("window.dashboard.sourceData('roads').features.length")
     assert roads > 0
     await _screenshot(page, "1-logged-in")
     await _incident_appears(page, http, lat + 0.001, lon + 0.001)
-    alert_id = await _draw_preview_and_issue(page, http, lat, lon)
+    alert_id = await _draw_preview_and_issue(page, http, lat, lon, crowded)
     resident_page = await _resident_page(browser, running.base_url, resident)
     await expect(resident_page.locator(f"#alert-{alert_id}")).to_be_visible(timeout=WAIT_MS)
     await _screenshot(page, "3-issued")
@@ -183,10 +186,23 @@ async def _incident_appears(
     await _screenshot(page, "2-incident")
 
 
+async def _one_place_left(http: aiohttp.ClientSession, route: dict[str, str]) -> str:
+    """Fill the shelter the residents (slow walkers) would be sent to up to one place short
+    of its capacity, as its staff would report; return its id."""
+    query = {**route, "profile": "slow_walk"}
+    shelter_id = (await _json(http, f"/api/v1/route?{urlencode(query)}"))["shelter_id"]
+    shelter = await _json(http, f"/api/v1/shelters/{shelter_id}")
+    body = {"open": True, "occupancy": shelter["capacity"] - 1}
+    async with http.patch(f"/api/v1/shelters/{shelter_id}", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+    return str(shelter_id)
+
+
 async def _draw_preview_and_issue(
-    page: Page, http: aiohttp.ClientSession, lat: float, lon: float
+    page: Page, http: aiohttp.ClientSession, lat: float, lon: float, crowded: str
 ) -> str:
-    """Draw a square around the resident's home, preview its reach, and issue level 4."""
+    """Draw a square around the residents' homes, preview its reach and where the solver
+    would send them (the crowded shelter flagged), and issue level 4."""
     await page.keyboard.press("1")
     await page.keyboard.press("d")
     box = await page.locator("#map").bounding_box()
@@ -207,6 +223,8 @@ async def _draw_preview_and_issue(
     preview = await _json(http, f"/api/v1/alerts/{draft['id']}/preview")
     await expect(count).to_have_text(str(preview["residents"]))
     await expect(page.locator("#preview-vulnerable")).to_have_text(str(preview["vulnerable"]))
+    await _shelters_previewed(page, preview, crowded)
+    await _screenshot(page, "2b-preview")
     await page.click("#draft-issue")
     await expect(page.locator("#draft-dialog")).to_be_hidden()
     card = page.locator(f"#alert-{draft['id']}")
@@ -216,6 +234,27 @@ async def _draw_preview_and_issue(
         re.compile(r"^[1-9]"), timeout=WAIT_MS
     )
     return str(draft["id"])
+
+
+async def _shelters_previewed(page: Page, preview: dict[str, Any], crowded: str) -> None:
+    """The dialog lists the shelters the API names, with their counts; over capacity in red."""
+    shelters = preview["shelters"]
+    assert crowded in [s["id"] for s in shelters if s["over_capacity"]], shelters
+    rows = page.locator("#preview-shelters li[data-shelter]")
+    await expect(rows.locator(".name")).to_have_text([s["name"] for s in shelters])
+    for s in shelters:
+        row = rows.locator(f'xpath=self::*[@data-shelter="{s["id"]}"]')
+        await expect(row).to_contain_text(f"{s['residents']} 人")
+        await expect(row).to_contain_text(f"{s['occupancy']}/{s['capacity']}")
+        if s["over_capacity"]:
+            await expect(row).to_have_class("over")
+            await expect(row).to_contain_text("定員超過")
+            colour = await row.evaluate("el => getComputedStyle(el).color")
+            assert colour == "rgb(200, 30, 30)"
+        else:
+            await expect(row).not_to_contain_text("定員超過")
+    no_shelter = page.locator("#preview-no-shelter b")
+    await expect(no_shelter).to_have_text(str(preview["no_shelter"]))
 
 
 async def _json(http: aiohttp.ClientSession, path: str) -> Any:

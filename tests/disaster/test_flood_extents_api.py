@@ -3,7 +3,11 @@ the hazard event, and the refuges and imports that follow the water."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import itertools
+import json
+import math
 import uuid
 from typing import Any
 
@@ -13,8 +17,10 @@ import pytest
 import shapely
 
 from disaster import building_store, flood_extent_store, topics
+from disaster.flood_extents_api import MAX_BODY_BYTES
 from disaster.settings import Settings
 from evac.buildings import Building, FloodRisk
+from tests.disaster.test_hostile_http import _chunks, _head, _raw_request
 from tests.support import operator_token, records_with_key
 
 _PLACES = itertools.count()
@@ -176,3 +182,61 @@ async def test_buildings_imported_later_get_the_active_extents_depth(
             result = await flood_extent_store.refresh_extent_depths(conn)
     assert result.changed >= 1
     assert await _depths(pool, late) == [3.0]
+
+
+def _river_survey(source: str, lon: float, lat: float) -> dict[str, Any]:
+    """A polygon set the size of a real river office's: 500 depth-ranked ponds of 100 vertices
+    (about 2 MB of JSON)."""
+    features = []
+    for i in range(500):
+        x, y = lon + 0.002 * (i % 25), lat + 0.002 * (i // 25)
+        ring = [[x + 0.0008 * math.cos(a), y + 0.0008 * math.sin(a)]
+                for a in (2 * math.pi * k / 100 for k in range(100))]  # fmt: skip
+        polygon = {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
+        features.append({"type": "Feature", "properties": {"depth_rank": 1 + i % 4},
+                         "geometry": polygon})  # fmt: skip
+    return {"type": "FeatureCollection", "name": f"{source} 浸水想定", "source": source,
+            "features": features}  # fmt: skip
+
+
+async def test_a_2_mb_extent_is_accepted_and_audited_by_its_digest(
+    http: aiohttp.ClientSession, pool: asyncpg.Pool
+) -> None:
+    """Real polygon sets pass the app-wide 64 KiB limit; this route takes up to 16 MiB, and
+    the audit log keeps their size and SHA-256, not megabytes of coordinates."""
+    lon, lat = _place()
+    source = f"survey-{uuid.uuid4().hex[:6]}"
+    raw = json.dumps(_river_survey(source, lon, lat)).encode()
+    assert 2_000_000 < len(raw) < 3_000_000
+    headers = {"Content-Type": "application/json"}
+    async with http.post("/api/v1/flood-extents", data=io.BytesIO(raw), headers=headers) as resp:
+        assert resp.status == 201, (await resp.text())[:500]
+        stored = await resp.json()
+    assert (stored["source"], len(stored["features"])) == (source, 500)
+    async with pool.acquire() as conn:
+        details = await conn.fetchval(
+            """SELECT details FROM audit_log WHERE action = 'POST /api/v1/flood-extents'
+               AND details->>'body_sha256' = $1""",
+            hashlib.sha256(raw).hexdigest(),
+        )
+    assert details == {"body_bytes": len(raw), "body_sha256": hashlib.sha256(raw).hexdigest()}
+
+
+async def test_20_mb_is_refused_before_it_is_read_and_other_routes_keep_64_kib(
+    http: aiohttp.ClientSession, admin_token: str
+) -> None:
+    base, auth = str(http._base_url), f"Authorization: Bearer {admin_token}\r\n"
+    too_large = f"the body is larger than the {MAX_BODY_BYTES} bytes allowed"
+    twenty_mb = 20 * 1024 * 1024
+    head = _head("POST", "/api/v1/flood-extents", f"{auth}Content-Length: {twenty_mb}\r\n")
+    status, body, sent = await _raw_request(base, head, timeout_s=5)
+    assert (status, body["reason"], sent) == (413, too_large, 0)  # the headers alone decide
+
+    head = _head("POST", "/api/v1/flood-extents", f"{auth}Transfer-Encoding: chunked\r\n")
+    status, body, sent = await _raw_request(base, head, _chunks(twenty_mb), timeout_s=30)
+    assert (status, body["reason"]) == (413, too_large)
+    assert sent < twenty_mb  # answered once past 16 MiB, before the rest was sent
+
+    head = _head("POST", "/api/v1/alerts/drafts", f"{auth}Content-Length: {200 * 1024}\r\n")
+    status, body, sent = await _raw_request(base, head, timeout_s=5)
+    assert (status, body["reason"]) == (413, "the body is larger than the 65536 bytes allowed")

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import shapely
 
-from disaster import incident_store
+from disaster import building_store, incident_store
 from disaster.domain.roads import RoadClosure
 from disaster.services import Running
 from disaster.settings import Settings
+from evac.buildings import Building
 from tests.support import load_town, run_cli, wait_until
+
+M_LAT = 1 / 111_195.0  # degrees of latitude per metre
 
 
 def _moat(params: dict[str, str]) -> shapely.Polygon:
@@ -114,3 +119,105 @@ async def test_a_reported_flooded_area_closes_the_roads_in_it_until_resolved(
             return await resp.json() == first
 
     await wait_until(restored, timeout_s=30)
+
+
+def _block(params: dict[str, str], east_m: float, north_m: float, **kw: object) -> Building:
+    """A 10 m square public building centred ``east_m``/``north_m`` from the query's start."""
+    lat, lon = (float(v) for v in params["from"].split(","))
+    m_lon = M_LAT / math.cos(math.radians(lat))
+    x, y = lon + east_m * m_lon, lat + north_m * M_LAT
+    square = shapely.box(x - 5 * m_lon, y - 5 * M_LAT, x + 5 * m_lon, y + 5 * M_LAT)
+    fields = {"height_m": None, "usage": "422", "source": "test", **kw}
+    return Building(id=f"bldg_{uuid.uuid4().hex[:10]}", footprint=square, **fields)  # type: ignore[arg-type]
+
+
+async def _refuge(http: aiohttp.ClientSession, params: dict[str, str]) -> dict | None:
+    async with http.get("/api/v1/route", params=params) as resp:
+        assert resp.status == 200, await resp.text()
+        answer = await resp.json()
+    assert answer["reason"] is not None  # cut off: the refuge is the advice
+    return answer["refuge"]  # type: ignore[no-any-return]
+
+
+async def test_a_burning_refuge_is_dropped_and_stays_dropped_after_the_fire_is_out(
+    running: Running, settings: Settings, http: aiohttp.ClientSession
+) -> None:
+    """A cut-off resident is sent up the nearest public building; a fire reported at it through
+    the API takes it out of the router's refuges, and resolving the fire does not bring it
+    back: a burnt building stays out for the damage window (72 h)."""
+    params = await load_town(settings, http)
+    near = _block(params, -35, -45, storeys=5, name="第一避難ビル")  # 57 m from the start
+    far = _block(params, 45, -70, storeys=4, name="第二避難ビル")  # 83 m, inside the moat too
+    async with running.pool.acquire() as conn:
+        await building_store.upsert_buildings(conn, [near, far])
+    moat = RoadClosure(id=f"moat-{uuid.uuid4().hex[:6]}", source="incident", source_id="t",
+                       reason="flooded", geometry=shapely.geometry.mapping(_moat(params)),
+                       active=True, changed_at=datetime.now(UTC))  # fmt: skip
+    async with running.pool.acquire() as conn:
+        await incident_store.upsert_road_closure(conn, moat)
+    try:
+        first = await wait_until(lambda: _refuge_id_is(http, params, near.id), timeout_s=30)
+        assert (first["name"], first["safe_floor"]) == ("第一避難ビル", 2)
+        incident_id = await _report_fire(http, running, near)
+        after = await wait_until(lambda: _refuge_not(http, params, near.id), timeout_s=30)
+        assert after["building_id"] == far.id
+
+        resolve = {"resolved_by": {"role": "staff"}}
+        async with http.post(f"/api/v1/incidents/{incident_id}/resolve", json=resolve) as resp:
+            assert resp.status == 202
+        await wait_until(lambda: _resolved(running, incident_id), timeout_s=30)
+        renamed = replace(far, name="第二避難ビル（本部確認済）")
+        async with running.pool.acquire() as conn:  # any building change reloads the refuges
+            await building_store.set_refuge_designated(conn, near.id, designated=True)
+            await building_store.upsert_buildings(conn, [renamed])
+        reloaded = await wait_until(
+            lambda: _refuge_named(http, params, "第二避難ビル（本部確認済）"), timeout_s=30
+        )
+        assert reloaded["building_id"] == far.id  # the burnt one, even designated, stays out
+    finally:
+        async with running.pool.acquire() as conn:
+            await incident_store.upsert_road_closure(
+                conn, moat.model_copy(update={"active": False})
+            )
+
+
+async def _refuge_id_is(
+    http: aiohttp.ClientSession, params: dict[str, str], bid: str
+) -> dict | None:
+    refuge = await _refuge(http, params)
+    return refuge if refuge is not None and refuge["building_id"] == bid else None
+
+
+async def _refuge_not(http: aiohttp.ClientSession, params: dict[str, str], bid: str) -> dict | None:
+    refuge = await _refuge(http, params)
+    return refuge if refuge is not None and refuge["building_id"] != bid else None
+
+
+async def _refuge_named(
+    http: aiohttp.ClientSession, params: dict[str, str], name: str
+) -> dict | None:
+    refuge = await _refuge(http, params)
+    return refuge if refuge is not None and refuge["name"] == name else None
+
+
+async def _report_fire(http: aiohttp.ClientSession, running: Running, building: Building) -> str:
+    """Report a critical fire inside the building; return its incident's id once stored."""
+    at = building.footprint.centroid
+    body = {"kind": "fire", "severity": "critical", "location": {"lat": at.y, "lon": at.x},
+            "reporter": {"role": "staff"}, "description": "避難ビル火災（試験）"}  # fmt: skip
+    async with http.post("/api/v1/incidents", json=body) as resp:
+        assert resp.status == 202, await resp.text()
+        report_id = uuid.UUID((await resp.json())["report_id"])
+
+    async def stored() -> str | None:
+        async with running.pool.acquire() as conn:
+            found = await incident_store.incident_of_report(conn, report_id)
+        return None if found is None else str(found)
+
+    return await wait_until(stored, timeout_s=30)  # type: ignore[no-any-return]
+
+
+async def _resolved(running: Running, incident_id: str) -> bool:
+    async with running.pool.acquire() as conn:
+        found = await incident_store.incident_by_id(conn, uuid.UUID(incident_id))
+    return found is not None and found["status"] == "resolved"

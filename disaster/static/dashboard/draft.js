@@ -1,7 +1,9 @@
 // Drafting an alert by hand: the area (drawn, or municipality codes), hazard, level and
-// message; then the preview of whom it reaches; then approve and issue. Level 5 needs a second
-// operator's approval, which the dialog and the alert's card show as waiting.
+// message; then the preview of whom it reaches and which shelters they would be sent to (one
+// about to be overwhelmed in red); then approve and issue. Level 5 needs a second operator's
+// approval, which the dialog and the alert's card show as waiting.
 import { api } from './api.js';
+import { h } from './dom.js';
 import { cancelDrawing, clearDraft, drawnPolygon, startDrawing } from './draw.js';
 import { t } from './i18n.js';
 
@@ -98,6 +100,7 @@ async function preview() {
     $('draft-preview').replaceChildren(
       countBox('preview-residents', reach.residents, t('reach')),
       countBox('preview-vulnerable', reach.vulnerable, t('vulnerable')),
+      shelterPlan(reach),
     );
     $('draft-state').textContent = t('state_draft');
     $('draft-issue').disabled = false;
@@ -114,6 +117,26 @@ function countBox(id, value, label) {
   number.textContent = String(value);
   box.append(number, ` ${t('people')} · ${label}`);
   return box;
+}
+
+// Where the solver would send them: each shelter with its share of the residents, flagged when
+// they would fill it past its capacity, and how many have no shelter to go to.
+function shelterPlan(reach) {
+  if (reach.shelters === null) {
+    return h('p', { id: 'preview-shelters', class: 'preview-shelters muted' },
+      `${t('shelters_unknown')}: ${reach.reason || t('no_city')}`);
+  }
+  const rows = reach.shelters.map((s) => h('li', {
+    class: s.over_capacity ? 'over' : null, dataset: { shelter: s.id },
+  },
+  h('span', { class: 'name' }, s.name),
+  ` ${s.residents} ${t('people')} · ${t('occupancy')} ${s.occupancy}/${s.capacity ?? '—'}`,
+  s.over_capacity ? h('b', { class: 'flag' }, ` ${t('over_capacity')}`) : null));
+  const noShelter = h('li', { id: 'preview-no-shelter', class: reach.no_shelter ? 'over' : null },
+    `${t('no_shelter')}: `, h('b', {}, String(reach.no_shelter)), ` ${t('people')}`);
+  return h('div', { class: 'preview-shelters' },
+    h('p', { class: 'muted' }, t('shelters_sent_to')),
+    h('ul', { id: 'preview-shelters' }, rows, noShelter));
 }
 
 async function issue() {
