@@ -20,7 +20,14 @@ from disaster._http import POOL, error, json_body, json_response, uuid_param, va
 from disaster._kafka import encode_json
 from disaster.access import OPERATOR
 from disaster.domain import Alert, AlertLevel, Circle, PolygonArea
-from disaster.domain.models import AlertArea, Hazard, Language, _Record
+from disaster.domain.models import (
+    TARGET_PROFILES,
+    AlertArea,
+    Hazard,
+    Language,
+    TargetProfile,
+    _Record,
+)
 from disaster.lifecycle import LifecycleError
 from disaster.preview import reach, shelter_plan
 from disaster.route_api import ROUTES_STATE, NoCityError
@@ -42,6 +49,13 @@ class AlertDraftIn(_Record):
     area_codes: list[str] = Field(default_factory=list, max_length=200)
     headline: dict[Language, str] = Field(min_length=1)
     exercise: bool = False
+    profiles: list[TargetProfile] = Field(
+        default_factory=list,
+        max_length=len(TARGET_PROFILES),
+        description="only residents of these routing profiles, which their needs give "
+        "(wheelchair: wheelchair; slow_walker, infant, sight: slow_walk; others: walk); "
+        "empty: everyone",
+    )
 
 
 class CancelIn(_Record):
@@ -60,6 +74,9 @@ class UpdateIn(_Record):
     circles: list[Circle] | None = None
     area_codes: list[str] | None = None
     headline: dict[Language, str] | None = None
+    profiles: list[TargetProfile] | None = Field(
+        default=None, max_length=len(TARGET_PROFILES), description="[]: everyone again"
+    )
 
 
 def _operator(request: web.Request) -> str:
@@ -83,7 +100,7 @@ async def create_draft(request: web.Request) -> web.Response:
         id=uuid.uuid4(), level=body.level, hazard=body.hazard, status="draft",
         area_name=body.area_name, area=area, circles=body.circles, area_codes=body.area_codes,
         headline=body.headline, issued_at=datetime.now(UTC), exercise=body.exercise,
-        created_by=_operator(request),
+        created_by=_operator(request), profiles=body.profiles,
     )  # fmt: skip
     async with request.app[POOL].acquire() as conn:
         await store.insert_alert(conn, alert)

@@ -58,6 +58,7 @@ def cap_document(
             circles=[(c.center.lon, c.center.lat, c.radius_m) for c in alert.circles],
             geocodes=[(MUNICIPALITY_GEOCODE, code) for code in alert.area_codes],
             web=f"{settings.public_url.rstrip('/')}/api/v1/alerts/{alert.id}/cap",
+            profiles=alert.profiles,
         )
     )
 

@@ -8,7 +8,7 @@ from pydantic.json_schema import models_json_schema
 
 from disaster import __version__
 from disaster.access import ACCESS, RATE_LIMITS
-from disaster.alerts_api import AlertDraftIn
+from disaster.alerts_api import AlertDraftIn, CancelIn, UpdateIn
 from disaster.auth_api import LoginIn, OperatorIn, TokenIn
 from disaster.domain import Alert, Station, Subscriber, SubscriberIn
 from disaster.domain.flood_extent import FloodExtentIn
@@ -56,6 +56,8 @@ def openapi_document() -> dict[str, Any]:
                 SensorIn,
                 ShelterStatusIn,
                 AlertDraftIn,
+                UpdateIn,
+                CancelIn,
                 LoginIn,
                 OperatorIn,
                 TokenIn,
@@ -210,13 +212,14 @@ def _operator_paths() -> dict[str, Any]:
                     "responses": {"200": {"description": "Drafts"}, **denied}}},
         **{f"/api/v1/alerts/{{id}}/{step}": {"post": {
             "summary": summary, "parameters": _query("id"),
+            **({"requestBody": _body(body)} if body else {}),
             "responses": {"200": {"description": "The version"}, **denied, "404": _ERROR,
                           "409": _ERROR}}}
-           for step, summary in (
-               ("approve", "Approve a draft (level 5: two different operators)"),
-               ("issue", "Issue an approved version to the residents"),
-               ("update", "Draft the next version (CAP Update)"),
-               ("cancel", "Cancel, or declare the all-clear (CAP Cancel), at once"))},
+           for step, summary, body in (
+               ("approve", "Approve a draft (level 5: two different operators)", None),
+               ("issue", "Issue an approved version to the residents", None),
+               ("update", "Draft the next version (CAP Update)", "UpdateIn"),
+               ("cancel", "Cancel, or declare the all-clear (CAP Cancel), at once", "CancelIn"))},
         "/api/v1/alerts/{id}/versions": {"get": {
             "summary": "Every version of the alert's series", "parameters": _query("id"),
             "responses": {"200": {"description": "Versions, oldest first"}, **denied}}},

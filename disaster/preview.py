@@ -16,7 +16,7 @@ import numpy as np
 
 from disaster import area_store
 from disaster.domain import Alert, GeoPoint
-from disaster.domain.resident import VULNERABLE_NEEDS, profile_for
+from disaster.domain.resident import VULNERABLE_NEEDS, matches_profiles, profile_for
 from evac.router import LiveRouter
 from notify.residents import target_area
 from notify.targeting import ResidentIndex
@@ -37,7 +37,8 @@ class Reach:
 
 
 async def reach(conn: asyncpg.Connection, alert: Alert) -> Reach:
-    """Return the residents the alert would target now (drill alerts: only those opted in)."""
+    """Return the residents the alert would target now (drill alerts: only those opted in;
+    alerts limited to routing profiles: only residents of those)."""
     coded = await area_store.areas_by_codes(conn, list(alert.area_codes))
     area = target_area(alert, [g for _, g in coded.values()])
     boxes = [p.bounds for p in area.polygons] + [
@@ -60,6 +61,8 @@ async def reach(conn: asyncpg.Connection, alert: Alert) -> Reach:
     inside: dict[uuid.UUID, tuple[float, float, list[str]]] = {}
     for i in sorted(index.targets(area)):
         row = rows[i]
+        if not matches_profiles(row["needs"], alert.profiles):
+            continue
         inside.setdefault(row["subscriber_id"], (row["lon"], row["lat"], list(row["needs"])))
     return Reach(inside)
 

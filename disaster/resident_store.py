@@ -26,6 +26,7 @@ from disaster.domain.resident import (
     SubscriberIn,
     SubscriberUpdate,
     expires_at,
+    matches_profiles,
 )
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "register",
     "subscriber_by_id",
     "update_subscriber",
+    "with_profiles",
 ]
 
 LocationRow = tuple[uuid.UUID, str, float, float, datetime | None]
@@ -217,6 +219,17 @@ async def push_channels_of(conn: asyncpg.Connection, sub_ids: list[uuid.UUID]) -
         sub_ids,
     )
     return [(r["id"], r["subscriber_id"], r["endpoint"], r["p256dh"], r["auth"]) for r in rows]
+
+
+async def with_profiles(
+    conn: asyncpg.Connection, sub_ids: list[uuid.UUID], profiles: list[str]
+) -> list[uuid.UUID]:
+    """Keep, in order, the residents whose needs give one of ``profiles`` (empty: all)."""
+    if not profiles:
+        return sub_ids
+    rows = await conn.fetch("SELECT id, needs FROM subscribers WHERE id = ANY($1::uuid[])", sub_ids)
+    taking = {r["id"] for r in rows if matches_profiles(r["needs"], profiles)}
+    return [i for i in sub_ids if i in taking]
 
 
 async def disable_push_channel(conn: asyncpg.Connection, channel_id: uuid.UUID) -> None:

@@ -53,7 +53,7 @@ __all__ = [
 
 _ALERT_COLUMNS = (
     "id, hazard_event_id, level, hazard, status, area_name, area, headline, issued_at, exercise,"
-    " circles, incident_id, area_codes, series_id, version, msg_type, created_by"
+    " circles, incident_id, area_codes, series_id, version, msg_type, created_by, profiles"
 )
 
 
@@ -191,12 +191,13 @@ async def insert_alert(conn: asyncpg.Connection, alert: Alert) -> bool:
     status = await conn.execute(
         f"""INSERT INTO alerts ({_ALERT_COLUMNS})
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17)
+                    $17, $18)
             ON CONFLICT (id) DO NOTHING""",  # noqa: S608 - column list is a constant
         alert.id, alert.hazard_event_id, int(alert.level), alert.hazard, alert.status,
         alert.area_name, alert.area.model_dump(mode="json"), alert.headline, alert.issued_at,
         alert.exercise, [c.model_dump(mode="json") for c in alert.circles], alert.incident_id,
         list(alert.area_codes), alert.series, alert.version, alert.msg_type, alert.created_by,
+        list(alert.profiles),
     )  # fmt: skip
     created = status.endswith(" 1")
     if created and alert.status == "issued":

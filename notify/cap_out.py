@@ -33,6 +33,9 @@ Decisions:
   closed, and a circle's radius goes from metres to kilometres. CAP has no holes: only outer
   rings are accepted.
 * Municipality codes are geocodes named ``JIS X0402`` (:data:`MUNICIPALITY_GEOCODE`).
+* An alert limited to routing profiles (a level 3 for those who need time to evacuate) says so
+  in each ``info``'s ``audience``, in its language: the profile names, each with who it means
+  (:data:`AUDIENCE_LABELS`). Without a limit there is no ``audience``: everyone is meant.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from notify.messages import HAZARDS, LEVEL_COLOURS, Message
 
 __all__ = [
     "ALERT_LEVEL_PARAMETER",
+    "AUDIENCE_LABELS",
     "CAP_NS",
     "HAZARD_CATEGORIES",
     "LEVEL_CAP",
@@ -98,6 +102,21 @@ HAZARD_CATEGORIES: Final[Mapping[str, str]] = {
     "other": "Other",
 }
 
+#: Who each routing profile means, per language (others fall back to ``ja``), for ``audience``.
+AUDIENCE_LABELS: Final[Mapping[str, Mapping[str, str]]] = {
+    "ja": {
+        "": "次の避難区分の方が対象です",
+        "walk": "自力で歩いて避難できる方",
+        "slow_walk": "避難に時間のかかる方（高齢の方、乳幼児連れの方、目の不自由な方など）",
+        "wheelchair": "車いすを利用する方",
+    },
+    "en": {
+        "": "Only residents of these evacuation profiles",
+        "walk": "able to walk unaided",
+        "slow_walk": "needing time to evacuate: elderly, with infants, low vision",
+        "wheelchair": "wheelchair users",
+    },
+}
 _BAD_TOKEN = re.compile(r"[\s,<&]")
 _LANGUAGE_TAG = re.compile(r"[a-zA-Z]{1,8}(?:-[a-zA-Z0-9]{1,8})*")
 _MIN_RING_POINTS = 4
@@ -110,7 +129,8 @@ class CapAlert:
     ``references`` are the (sender, identifier, sent) of every earlier message of this alert
     (required for Update and Cancel, refused for Alert). ``polygons`` are outer rings of
     (lon, lat) in degrees, ``circles`` (lon, lat, radius_m), ``geocodes`` (valueName, value).
-    ``messages`` are plain messages, one per language; a Cancel may have none.
+    ``messages`` are plain messages, one per language; a Cancel may have none. ``profiles``
+    limit the alert to residents of those routing profiles (empty: everyone).
     """
 
     identifier: str
@@ -129,6 +149,7 @@ class CapAlert:
     expires: datetime | None = None
     web: str | None = None
     sender_name: str | None = None
+    profiles: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         _check_token(self.identifier, "identifier")
@@ -147,6 +168,9 @@ class CapAlert:
             raise ValueError(msg)
         if any(message.exercise != (self.status == "Exercise") for message in self.messages):
             msg = "drill messages need status Exercise, and Exercise needs drill messages"
+            raise ValueError(msg)
+        if unknown := set(self.profiles) - AUDIENCE_LABELS["en"].keys() - {""}:
+            msg = f"unknown profiles {sorted(unknown)}: not walk, slow_walk or wheelchair"
             raise ValueError(msg)
         if not self.area_desc.strip():
             msg = "area_desc must not be empty"
@@ -199,6 +223,8 @@ def _info(alert: CapAlert, message: Message, area: ET.Element) -> ET.Element:
     _add(info, "urgency", cap.urgency)
     _add(info, "severity", cap.severity)
     _add(info, "certainty", cap.certainty)
+    if alert.profiles:
+        _add(info, "audience", _audience(alert.profiles, message.language))
     _pair(info, "eventCode", HAZARD_EVENT_CODE, alert.hazard)
     if alert.expires is not None:
         _add(info, "expires", cap_time(alert.expires))
@@ -229,6 +255,12 @@ def _area(alert: CapAlert) -> ET.Element:
     for name, value in alert.geocodes:
         _pair(area, "geocode", name, value)
     return area
+
+
+def _audience(profiles: Sequence[str], language: str) -> str:
+    """Return the profiles with who they mean, e.g. ``...: wheelchair (wheelchair users)``."""
+    labels = AUDIENCE_LABELS.get(language, AUDIENCE_LABELS["ja"])
+    return f"{labels['']}: " + ", ".join(f"{p} ({labels[p]})" for p in profiles)
 
 
 def _polygon(ring: Sequence[tuple[float, float]]) -> str:

@@ -3,7 +3,8 @@
 Targeting runs against the in-memory :class:`ResidentLocations`, caught up before each alert.
 Every targeted resident gets an inbox delivery (their page reads it) and one pending delivery
 per push channel, which the delivery workers send. A drill alert reaches only residents who
-opted into drills. The inbox deliveries are also published on ``deliveries`` for whoever
+opted into drills; one limited to routing profiles, only residents whose needs give one of them
+(``resident.profile_for``). The inbox deliveries are also published on ``deliveries`` for whoever
 follows progress.
 """
 
@@ -46,6 +47,7 @@ class Notifier:
             inside = self._residents.targets(target_area(alert, shapes))
             if alert.exercise:
                 inside = await _drill_takers(conn, inside)
+            inside = await resident_store.with_profiles(conn, inside, list(alert.profiles))
             pushes = [(sub, channel) for channel, sub, *_ in
                       await resident_store.push_channels_of(conn, inside)]  # fmt: skip
             async with conn.transaction():

@@ -27,6 +27,7 @@ from disaster.domain.levels import AlertLevel
 
 __all__ = [
     "MAX_ALERT_AREA_KM2",
+    "TARGET_PROFILES",
     "Alert",
     "AlertArea",
     "Circle",
@@ -34,6 +35,7 @@ __all__ = [
     "PolygonArea",
     "RiverReading",
     "Station",
+    "TargetProfile",
     "Thresholds",
 ]
 
@@ -43,6 +45,10 @@ Language = Literal["ja", "ja-easy", "en"]
 #: so a larger area is a slip of the hand or an attack, and would reach the whole country.
 MAX_ALERT_AREA_KM2 = 100_000.0
 _M_PER_DEG = 111_320.0
+#: The routing profiles residents get from their needs (``resident.profile_for``); an alert may be
+#: limited to some of them, e.g. a level 3 (高齢者等避難) to those who need time to evacuate.
+TargetProfile = Literal["walk", "slow_walk", "wheelchair"]
+TARGET_PROFILES: tuple[TargetProfile, ...] = ("walk", "slow_walk", "wheelchair")
 StationId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
@@ -106,6 +112,12 @@ def _alert_sized(area: PolygonArea) -> PolygonArea:
 
 #: An area HQ draws an alert over: no larger than :data:`MAX_ALERT_AREA_KM2`.
 AlertArea = Annotated[PolygonArea, AfterValidator(_alert_sized)]
+
+
+def _canonical_profiles(profiles: list[TargetProfile]) -> list[TargetProfile]:
+    """Return the profiles once each, in :data:`TARGET_PROFILES` order; all of them is none."""
+    kept = [p for p in TARGET_PROFILES if p in profiles]
+    return [] if len(kept) == len(TARGET_PROFILES) else kept
 
 
 class Thresholds(_Record):
@@ -213,6 +225,11 @@ class Alert(_Record):
     version: int = Field(default=1, ge=1)
     msg_type: Literal["Alert", "Update", "Cancel"] = "Alert"
     created_by: str = Field(default="system", max_length=100)
+    profiles: Annotated[list[TargetProfile], AfterValidator(_canonical_profiles)] = Field(
+        default_factory=list,
+        max_length=len(TARGET_PROFILES),
+        description="only residents of these routing profiles (from their needs); empty: everyone",
+    )
 
     @property
     def series(self) -> uuid.UUID:

@@ -8,6 +8,7 @@ number. A resident manages the record with the token handed out at registration.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -28,6 +29,7 @@ __all__ = [
     "SubscriberIn",
     "SubscriberUpdate",
     "expires_at",
+    "matches_profiles",
     "profile_for",
 ]
 
@@ -137,6 +139,11 @@ def profile_for(needs: list[str]) -> str:
     if {"slow_walker", "infant", "sight"} & set(needs):
         return "slow_walk"
     return "walk"
+
+
+def matches_profiles(needs: Sequence[str], profiles: Sequence[str]) -> bool:
+    """Return whether an alert limited to ``profiles`` (empty: everyone) reaches these needs."""
+    return not profiles or profile_for(list(needs)) in profiles
 
 
 def _any_place(locations: Locations | None) -> bool:

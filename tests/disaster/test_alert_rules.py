@@ -117,8 +117,9 @@ def test_a_weather_report_gives_each_municipality_the_level_it_names() -> None:
         AlertLevel.ELDERLY_EVACUATE: [("13103", "港区", box["13103"])],
         AlertLevel.ADVISORY: [("13103", "港区", box["13103"])],  # below the rule's level 3
     })  # fmt: skip
-    assert [(a.level, a.area_codes, a.status) for a in alerts] == [
-        (5, ["13101"], "draft"), (3, ["13103"], "draft")]  # fmt: skip
+    # a rule's level 3 is for everyone: only an operator limits an alert to profiles
+    assert [(a.level, a.area_codes, a.status, a.profiles) for a in alerts] == [
+        (5, ["13101"], "draft", []), (3, ["13103"], "draft", [])]  # fmt: skip
     assert len({a.id for a in alerts}) == 2
     assert "千代田区" in alerts[0].headline["ja"]
     assert weather_alerts(_weather(3), issued_at=NOW, areas_by_level={}) == []

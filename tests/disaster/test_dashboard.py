@@ -202,7 +202,7 @@ async def _draw_preview_and_issue(
     page: Page, http: aiohttp.ClientSession, lat: float, lon: float, crowded: str
 ) -> str:
     """Draw a square around the residents' homes, preview its reach and where the solver
-    would send them (the crowded shelter flagged), and issue level 4."""
+    would send them (the crowded shelter flagged), and issue level 4 for slow walkers."""
     await page.keyboard.press("1")
     await page.keyboard.press("d")
     box = await page.locator("#map").bounding_box()
@@ -215,11 +215,13 @@ async def _draw_preview_and_issue(
     await page.keyboard.press("Enter")
     await expect(page.locator("#draft-dialog")).to_be_visible()
     await page.fill("#draft-area-name", "試験町一丁目")
+    await page.check("#draft-profiles input[value=slow_walk]")  # the residents are slow walkers
     await page.click("#draft-preview-button")
     count = page.locator("#preview-residents")
     await expect(count).to_have_text(re.compile(r"^[1-9]\d*$"), timeout=WAIT_MS)
     drafts = await _json(http, "/api/v1/alerts/drafts")
     draft = next(d for d in drafts if d["area_name"] == "試験町一丁目")
+    assert draft["profiles"] == ["slow_walk"]
     preview = await _json(http, f"/api/v1/alerts/{draft['id']}/preview")
     await expect(count).to_have_text(str(preview["residents"]))
     await expect(page.locator("#preview-vulnerable")).to_have_text(str(preview["vulnerable"]))
@@ -230,6 +232,7 @@ async def _draw_preview_and_issue(
     card = page.locator(f"#alert-{draft['id']}")
     await expect(card).to_have_attribute("data-state", "issued", timeout=WAIT_MS)
     await expect(card.locator(".level")).to_contain_text("避難指示")
+    await expect(card.locator(".profiles")).to_contain_text("避難に時間のかかる方")
     await expect(card.locator("[data-count=delivered] b")).to_have_text(
         re.compile(r"^[1-9]"), timeout=WAIT_MS
     )

@@ -4,6 +4,7 @@ issue, update and cancel, each version kept, CAP msgType and references, the aud
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import aiohttp
 import asyncpg
@@ -12,6 +13,8 @@ from lxml import etree
 from tests.support import operator_token, square, wait_until
 
 CAP = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+LIBRARY = Path(__file__).resolve().parents[3] / "shared" / "data" / "cap" / "google_cap-library"
+SCHEMA = etree.XMLSchema(etree.parse(str(LIBRARY / "cap12.xsd")))
 
 
 async def _resident(http: aiohttp.ClientSession, lon: float, lat: float, **extra: object) -> str:
@@ -97,3 +100,55 @@ async def test_a_level_5_alert_needs_two_operators_then_updates_and_is_cancelled
         done = {(e["actor"], e["action"]) for e in await resp.json()}
     assert (second_name, "POST /api/v1/alerts/{id}/issue") in done
     assert (first_name, "POST /api/v1/alerts/{id}/approve") in done
+
+
+async def test_an_alert_limited_to_profiles_reaches_only_those_residents_inside(
+    http: aiohttp.ClientSession, pool: asyncpg.Pool
+) -> None:
+    """A level 3 (高齢者等避難) for those who need time: wheelchair users and slow walkers
+    (an infant makes a slow walker) inside; not the others inside, not anyone outside. An
+    update may open it to everyone again."""
+    _, auth = await operator_token(http, "operator")
+    lon, lat = 176.0, -41.0
+    plain = await _resident(http, lon + 0.002, lat + 0.002)
+    wheel = await _resident(http, lon + 0.003, lat + 0.003, needs=["wheelchair"])
+    infant = await _resident(http, lon + 0.004, lat + 0.004, needs=["infant", "no_car"])
+    deaf = await _resident(http, lon + 0.005, lat + 0.005, needs=["hearing"])  # walks
+    await _resident(http, lon + 0.05, lat + 0.05, needs=["wheelchair"])  # outside
+
+    draft_in = {"level": 3, "hazard": "flood", "area_name": "北川沿い",
+                "area": square(lon, lat).model_dump(mode="json"),
+                "profiles": ["wheelchair", "slow_walk", "wheelchair"],
+                "headline": {"ja": "北川沿いに高齢者等避難を発令しました。"}}  # fmt: skip
+    draft = await _post(http, "/api/v1/alerts/drafts", auth, draft_in, status=201)
+    assert draft["profiles"] == ["slow_walk", "wheelchair"]
+    async with http.get(f"/api/v1/alerts/{draft['id']}/preview", headers=auth) as resp:
+        reach = await resp.json()
+    assert (reach["residents"], reach["vulnerable"]) == (2, 2)
+    await _post(http, f"/api/v1/alerts/{draft['id']}/approve", auth)
+    await _post(http, f"/api/v1/alerts/{draft['id']}/issue", auth)
+    assert await wait_until(lambda: _inboxed(pool, draft["id"])) == {wheel, infant}
+
+    async with http.get(f"/api/v1/alerts/{draft['id']}/cap") as resp:
+        doc = etree.fromstring(await resp.read())
+    SCHEMA.assertValid(doc)
+    audiences = doc.xpath("//cap:info/cap:audience/text()", namespaces=CAP)
+    assert len(audiences) == len(doc.xpath("//cap:info", namespaces=CAP)) > 1
+    assert all("slow_walk (" in a and "wheelchair (" in a and "walk (" not in a.replace(
+        "slow_walk (", "") for a in audiences)  # fmt: skip
+    english = doc.xpath("string(//cap:info[cap:language='en-US']/cap:audience)", namespaces=CAP)
+    assert english.startswith("Only residents of these evacuation profiles: slow_walk (")
+    assert ", wheelchair (wheelchair users)" in english
+
+    everyone = await _post(http, f"/api/v1/alerts/{draft['id']}/update", auth,
+                           {"profiles": []}, status=201)  # fmt: skip
+    assert everyone["profiles"] == []
+    async with http.get(f"/api/v1/alerts/{everyone['id']}/preview", headers=auth) as resp:
+        assert (await resp.json())["residents"] == 4  # everyone inside
+    await _post(http, f"/api/v1/alerts/{everyone['id']}/approve", auth)
+    await _post(http, f"/api/v1/alerts/{everyone['id']}/issue", auth)
+    assert await wait_until(lambda: _inboxed(pool, everyone["id"])) == {plain, wheel, infant, deaf}
+    async with http.get(f"/api/v1/alerts/{everyone['id']}/cap") as resp:
+        doc = etree.fromstring(await resp.read())
+    SCHEMA.assertValid(doc)
+    assert doc.xpath("//cap:audience", namespaces=CAP) == []

@@ -173,6 +173,9 @@ class PushService:
         self.origin = ""
         self.in_flight = 0
         self.max_in_flight = 0
+        self.reached = 0  # subscriptions that received at least one message (kept as it
+        # happens: a predicate counting over tens of thousands of endpoints per message is
+        # quadratic)
         self.hanging = 0
         self.refused: list[tuple[int, str]] = []
         self.answered: list[tuple[str, int]] = []  # (subscription token, status) told to answer
@@ -267,6 +270,7 @@ class PushService:
             self.answered.append((request.match_info["token"], status))
             return web.Response(status=status, headers=headers, text=text)
         plaintext = _decrypt(body, browser)
+        self.reached += not browser.received
         browser.received.append(Received(plaintext, ttl_s, urgency, topic, claims))
         location = f"{self.origin}/message/{secrets.token_urlsafe(8)}"
         return web.Response(status=201, headers={"Location": location})

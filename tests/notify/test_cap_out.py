@@ -130,6 +130,23 @@ def test_one_info_per_language_with_its_texts() -> None:
     assert area.findtext("cap:circle", namespaces=CAP) == "35.15,139.15 1.5"
 
 
+def test_an_alert_for_some_profiles_says_whom_in_each_language() -> None:
+    root = _valid(alert_to_cap(_cap(level=3, messages=_messages(3),
+                                    profiles=["slow_walk", "wheelchair"])))  # fmt: skip
+    infos = root.findall("cap:info", CAP)
+    said = {i.findtext("cap:language", namespaces=CAP): i.findtext("cap:audience", namespaces=CAP)
+            for i in infos}  # fmt: skip
+    assert said["en-US"] == (
+        "Only residents of these evacuation profiles: slow_walk (needing time to evacuate: "
+        "elderly, with infants, low vision), wheelchair (wheelchair users)"
+    )
+    assert said["ja-JP"].startswith("次の避難区分の方が対象です: slow_walk (避難に時間のかかる方")
+    assert said["ja-JP-x-easy"] == said["ja-JP"]
+    names = [etree.QName(child).localname for child in infos[0]]
+    assert names.index("certainty") + 1 == names.index("audience")
+    assert _valid(alert_to_cap(_cap())).find("cap:info/cap:audience", CAP) is None
+
+
 def test_header_is_in_schema_order_and_sent_has_no_fractions() -> None:
     root = _valid(alert_to_cap(_cap()))
     names = [etree.QName(child).localname for child in root]
@@ -235,6 +252,7 @@ def test_area_may_be_geocodes_only() -> None:
         ({"level": 6}, "level"),
         ({"hazard": "meteor"}, "hazard"),
         ({"area_desc": " "}, "area_desc"),
+        ({"profiles": ["car"]}, "unknown profiles"),
     ],
 )
 def test_impossible_alerts_are_refused(changes: dict[str, object], reason: str) -> None:

@@ -179,6 +179,31 @@ async def test_a_drill_reaches_only_residents_who_opted_in_and_says_so(
     assert service.received(not_taking) == []
 
 
+async def test_an_alert_limited_to_profiles_reaches_only_their_phones_inside(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    producer: AIOKafkaProducer,
+) -> None:  # fmt: skip
+    lon, lat = _area()
+    wheel_id, wheel = await _resident(http, service, lon + 0.002, lat + 0.002, needs=["wheelchair"])
+    slow_id, slow = await _resident(http, service, lon + 0.003, lat + 0.003, needs=["slow_walker"])
+    _, plain = await _resident(http, service, lon + 0.004, lat + 0.004, needs=["no_car"])
+    _, away = await _resident(http, service, lon + 0.02, lat + 0.02, needs=["wheelchair"])
+    alert = _alert(
+        lon, lat, level=AlertLevel.ELDERLY_EVACUATE, profiles=["wheelchair", "slow_walk"]
+    )
+    await _issue(pool, producer, alert)
+    await service.wait_until(lambda: all(service.received(e) for e in (wheel, slow)))
+    await wait_until(lambda: _all_delivered(pool, alert.id, 2))
+    async with pool.acquire() as conn:
+        inboxed = await conn.fetch(
+            "SELECT subscriber_id FROM deliveries WHERE alert_id = $1 AND channel = 'inbox'",
+            alert.id,
+        )
+    assert {str(r["subscriber_id"]) for r in inboxed} == {wheel_id, slow_id}
+    assert set(await _statuses(pool, alert.id)) == {wheel_id, slow_id}
+    assert service.received(plain) == service.received(away) == []
+
+
 async def test_a_circle_reaches_residents_by_exact_distance(
     http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
     producer: AIOKafkaProducer,

@@ -29,9 +29,12 @@ from disaster.services import migrate
 from tests.notify.push_service import PushService
 from tests.support import square, wait_until
 
-RESIDENTS = 6_000
+RESIDENTS = 50_000
+WORKERS = 4
 #: The most a killed process can have in flight: its workers' claimed batches.
-IN_FLIGHT = 500
+IN_FLIGHT = 500 * WORKERS
+_SIDE = 224  # residents on a 224 x 224 grid, 8e-5° (about 8 m) apart, inside the 0.02° area
+_STEP = 8e-5
 
 
 async def _seed(pool: asyncpg.Pool, service: PushService) -> list[str]:
@@ -44,7 +47,7 @@ async def _seed(pool: asyncpg.Pool, service: PushService) -> list[str]:
         )
         await conn.copy_records_to_table(
             "subscriber_locations",
-            records=[(s, "home", 35.005 + i % 90 * 1e-4, 139.005 + i // 90 * 1e-4)
+            records=[(s, "home", 35.001 + i % _SIDE * _STEP, 139.001 + i // _SIDE * _STEP)
                      for i, s in enumerate(subs)],
             columns=["subscriber_id", "kind", "lat", "lon"],
         )  # fmt: skip
@@ -100,24 +103,24 @@ async def test_a_killed_notifier_resumes_and_reaches_everyone(
         env = {**os.environ, "DISASTER_KAFKA": bootstrap, "DISASTER_DATABASE_URL": url,
                "DISASTER_GROUP_PREFIX": f"crash-{uuid.uuid4().hex[:6]}",
                "DISASTER_STATE_DIR": str(tmp_path / "state"),
-               "DISASTER_PUSH_ALLOW_LOOPBACK": "true"}  # fmt: skip
+               "DISASTER_PUSH_ALLOW_LOOPBACK": "true",
+               "DISASTER_DELIVERY_WORKERS": str(WORKERS)}  # fmt: skip
 
         first = await _start_notifier(env)
         try:
             await producer.send_and_wait(
                 topics.ALERTS, encode_json(alert.to_json_dict()), key=str(alert.id).encode()
             )
-            reached = lambda: sum(bool(service.received(e)) for e in endpoints)  # noqa: E731
-            await service.wait_until(lambda: reached() >= RESIDENTS // 5, timeout_s=120)
+            await service.wait_until(lambda: service.reached >= RESIDENTS // 5, timeout_s=120)
         finally:
             first.send_signal(signal.SIGKILL)
             await first.wait()
-        at_kill = reached()
+        at_kill = service.reached
         assert at_kill < RESIDENTS, "the kill came too late to interrupt the fan-out"
 
         second = await _start_notifier(env)
         try:
-            await service.wait_until(lambda: reached() == RESIDENTS, timeout_s=180)
+            await service.wait_until(lambda: service.reached == RESIDENTS, timeout_s=180)
             await wait_until(lambda: _settled(pool, alert.id), timeout_s=120)
         finally:
             second.send_signal(signal.SIGTERM)

@@ -1,5 +1,5 @@
-// Drafting an alert by hand: the area (drawn, or municipality codes), hazard, level and
-// message; then the preview of whom it reaches and which shelters they would be sent to (one
+// Drafting an alert by hand: the area (drawn, or municipality codes), hazard, level, message
+// and, if it is not for everyone, the routing profiles it is for; then the preview of whom it reaches and which shelters they would be sent to (one
 // about to be overwhelmed in red); then approve and issue. Level 5 needs a second operator's
 // approval, which the dialog and the alert's card show as waiting.
 import { api } from './api.js';
@@ -81,6 +81,7 @@ function body() {
     area_name: $('draft-area-name').value.trim() || '指定地域',
     headline: { ja: $('draft-message-ja').value.trim(), en: $('draft-message-en').value.trim() },
     exercise: $('draft-exercise').checked,
+    profiles: [...document.querySelectorAll('#draft-profiles input:checked')].map((box) => box.value),
   };
   if (!out.headline.en) delete out.headline.en;
   if (mode === 'drawn') out.area = drawnPolygon();

@@ -51,6 +51,9 @@ function alertCard(a) {
       h('span', { class: 'muted' }, `${t('version')}${a.version} · ${timeText(a.issued_at)}`)),
     h('div', { class: 'row title' }, h('strong', {}, a.area_name), ' · ', t(`hazard.${a.hazard}`)),
     h('div', { class: 'headline' }, a.headline.ja || Object.values(a.headline)[0]));
+  if ((a.profiles || []).length) {
+    card.append(h('div', { class: 'profiles muted' }, `${t('profiles_only')}: ${a.profiles.map((x) => t(`profile.${x}`)).join(' · ')}`));
+  }
   if (a.status === 'draft' || a.status === 'approved') {
     card.append(h('div', { class: 'approvals' }, `${t('approvals')} ${a.approved_by.length}/${a.approvals_needed}`,
       a.status === 'draft' && a.approved_by.length > 0 ? ` · ${t('waiting_second')}` : ''));
