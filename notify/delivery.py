@@ -27,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
@@ -146,7 +147,10 @@ class DeliveryWorker:
             await outbox_store.settle(conn, [s for s, _ in settled])
             for gone in {ch for s, ch in settled if s.status == "gone" and ch}:
                 await resident_store.disable_push_channel(conn, gone)
-        await self._publish([s for s, _ in settled])
+        try:  # receipts follow progress; the outbox rows just settled are the record
+            await asyncio.wait_for(self._publish([s for s, _ in settled]), _RECEIPTS_TIMEOUT_S)
+        except (KafkaError, TimeoutError) as exc:
+            _log.warning("receipts of %d deliveries not published (%r)", len(settled), exc)
         return len(claimed)
 
     async def _hold(self, claimed: list[Claimed]) -> None:
@@ -267,6 +271,8 @@ def _receipt(outcome: Settled) -> tuple[bytes, bytes]:
 #: decides how many of them really are.
 _DRAINERS_PER_ORIGIN = 64
 _PARTITIONER = DefaultPartitioner()
+#: Receipts wait this long for room in the producer; a broker outage must not stop deliveries.
+_RECEIPTS_TIMEOUT_S = 5.0
 
 _Sent = tuple[Settled, uuid.UUID | None]  # the outcome, and the push channel it concerns
 

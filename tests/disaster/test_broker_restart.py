@@ -23,6 +23,7 @@ from disaster import operator_store
 from disaster.embedded import EmbeddedKafka
 from disaster.services import Running, running_services
 from disaster.settings import load_settings
+from tests.notify.push_service import PushService
 from tests.support import square, wait_until
 
 
@@ -121,3 +122,65 @@ async def test_reports_and_alerts_accepted_around_a_broker_restart_are_all_proce
 
 async def _stored_at_least(pool: asyncpg.Pool, count: int) -> bool:
     return (await _stored(pool))[0] >= count
+
+
+@pytest.fixture
+async def push() -> AsyncIterator[PushService]:
+    service = PushService()
+    await service.start()
+    yield service
+    await service.close()
+
+
+@pytest.mark.timeout(300)
+async def test_a_fan_out_goes_on_while_the_broker_is_down_and_reaches_everyone_once(
+    service: Running, own_broker: EmbeddedKafka, push: PushService
+) -> None:
+    residents = 3_000
+    browsers = [push.subscribe() for _ in range(residents)]
+    subs = [uuid.uuid4() for _ in range(residents)]
+    async with service.pool.acquire() as conn, conn.transaction():
+        await conn.copy_records_to_table(
+            "subscribers", records=[(s, "ja") for s in subs], columns=["id", "language"]
+        )
+        await conn.copy_records_to_table(
+            "subscriber_locations", columns=["subscriber_id", "kind", "lat", "lon"],
+            records=[(s, "home", 41.001 + i % 40 * 2e-4, 141.001 + i // 40 * 2e-4)
+                     for i, s in enumerate(subs)],
+        )  # fmt: skip
+        await conn.copy_records_to_table(
+            "push_channels", columns=["id", "subscriber_id", "endpoint", "p256dh", "auth"],
+            records=[(uuid.uuid4(), s, b["endpoint"], b["keys"]["p256dh"], b["keys"]["auth"])
+                     for s, b in zip(subs, browsers, strict=True)],
+        )  # fmt: skip
+        admin = await operator_store.add_operator(conn, "hq2", "a long enough passphrase", "admin")
+        token = await operator_store.create_api_token(conn, admin, "tests")
+    draft_in = {"level": 4, "hazard": "flood", "area_name": "東地区",
+                "area": square(141.0, 41.0, 0.02).model_dump(mode="json"),
+                "headline": {"ja": "避難してください。"}}  # fmt: skip
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(base_url=service.base_url, headers=headers) as http:
+        async with http.post("/api/v1/alerts/drafts", json=draft_in) as resp:
+            alert_id = (await resp.json())["id"]
+        for step in ("approve", "issue"):
+            async with http.post(f"/api/v1/alerts/{alert_id}/{step}") as resp:
+                assert resp.status == 200, await resp.text()
+
+    await push.wait_until(lambda: push.reached >= 50, timeout_s=60)
+    own_broker.kill()
+    at_kill = push.reached
+    # The outbox is in Postgres: the fan-out does not need the broker to go on.
+    await push.wait_until(lambda: push.reached == residents, timeout_s=120)
+    assert at_kill < residents, "the kill came too late to interrupt the fan-out"
+    await asyncio.to_thread(own_broker.restart)
+    await wait_until(lambda: _epoch_known(service), timeout_s=10)
+
+    async def settled() -> bool:
+        async with service.pool.acquire() as conn:
+            return not await conn.fetchval(
+                "SELECT count(*) FROM deliveries WHERE alert_id = $1 AND status <> 'delivered'",
+                uuid.UUID(alert_id),
+            )
+
+    await wait_until(settled, timeout_s=60)
+    assert all(len(push.received(str(b["endpoint"]))) == 1 for b in browsers)

@@ -1,6 +1,7 @@
 """HQ's dashboard: its files over HTTP, then the page in Debian's Chromium against the running
 service: an operator logs in, sees an incident appear, draws an area, previews, issues, and
-cancels, and a resident's page shows both; a viewer cannot issue.
+cancels, and a resident's page shows both; a viewer cannot issue; the 3D layer draws the
+city model's buildings by height, flood depth and damage.
 
 Screenshots of the dashboard are written to ``build/screenshots/`` for a person to look at.
 """
@@ -8,6 +9,7 @@ Screenshots of the dashboard are written to ``build/screenshots/`` for a person 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -17,12 +19,15 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import asyncpg
 import pytest
+import shapely
 from playwright.async_api import Browser, Page, Playwright, async_playwright, expect
 
-from disaster import dashboard_page
+from disaster import building_store, dashboard_page
 from disaster.services import Running
 from disaster.settings import Settings
+from evac.buildings import Building, FloodRisk
 from tests.disaster.test_resident_page import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM, _InlineCode
 from tests.support import browser_session, load_town, new_operator, wait_until
 
@@ -324,3 +329,110 @@ async def test_a_viewer_sees_no_controls_and_the_api_refuses_them(
                                     headers=csrf) as resp:  # fmt: skip
                 assert resp.status == 403, step
     assert errors == []
+
+
+# --- the 3D city layer ---------------------------------------------------------------------
+
+_M = 1 / 111_195.0  # degrees of latitude per metre
+_SOURCE_HOLDS = """ids => {
+    const map = window.dashboard.map();
+    if (!map.isSourceLoaded('buildings')) return false;
+    const found = new Set(map.querySourceFeatures('buildings').map(f => f.properties.id));
+    return ids.every(id => found.has(id));
+}"""
+_TILTED = """() => {
+    const map = window.dashboard.map();
+    return Math.round(map.getPitch()) === 55 && !map.isMoving();
+}"""
+_RENDERED = """() => window.dashboard.map()
+    .queryRenderedFeatures({layers: ['buildings-3d']}).map(f => f.properties.id)"""
+_SOURCE_DATA = """async () => {
+    const map = window.dashboard.map();
+    const data = await map.getSource('buildings').getData();
+    return {
+        features: data.features.map(f => ({id: f.properties.id, height: f.properties.height,
+            depth_m: f.properties.depth_m, damage: f.properties.damage,
+            colour: f.properties.colour, geometry: f.geometry})),
+        visibility: map.getLayoutProperty('buildings-3d', 'visibility'),
+        layerSource: map.getLayer('buildings-3d').source,
+        type: map.getLayer('buildings-3d').type,
+    };
+}"""
+
+
+async def test_the_3d_layer_shows_the_city_models_buildings_with_depth_and_damage(
+    running: Running, settings: Settings, http: aiohttp.ClientSession, pool: asyncpg.Pool,
+    browser: Browser,
+) -> None:  # fmt: skip
+    route = await load_town(settings, http)
+    lat, lon = (float(v) for v in route["from"].split(","))
+    lat -= 0.003  # inside the town, 300 m clear of the other test's incident
+    depth = FloodRisk(river="新川", rank=2, depth_m=2.4, scale="L2")
+    tower = _town_building(lon, lat, 0, height_m=45.0, storeys=12, usage="401")
+    flooded = _town_building(lon, lat, 70, height_m=9.0, storeys=2, flood_risks=(depth,))
+    burning = _town_building(lon, lat, 140, height_m=15.0, storeys=5)
+    async with pool.acquire() as conn:
+        await building_store.upsert_buildings(conn, [tower, flooded, burning])
+    centre = burning.footprint.centroid
+    body = {"kind": "fire", "severity": "high", "location": {"lat": centre.y, "lon": centre.x},
+            "reporter": {"role": "staff"}, "description": "建物火災（試験）"}  # fmt: skip
+    async with http.post("/api/v1/incidents", json=body) as resp:
+        assert resp.status == 202, await resp.text()
+    box = ",".join(str(v) for v in tower.footprint.union(burning.footprint).bounds)
+
+    async def burning_on_layer() -> bool:
+        layer = await _json(http, f"/api/v1/buildings.geojson?bbox={box}")
+        damage = {f["properties"]["id"]: f["properties"]["damage"] for f in layer["features"]}
+        return damage.get(burning.id) == "fire"
+
+    await wait_until(burning_on_layer, timeout_s=30)  # the report went through the pipeline
+
+    username, password = await new_operator(http, "operator")
+    page, errors = await _log_in(browser, running.base_url, username, password)
+    await page.keyboard.press("b")
+    await expect(page.locator("#buildings-toggle")).to_have_attribute("aria-pressed", "true")
+    ids = [tower.id, flooded.id, burning.id]
+    await page.wait_for_function(_SOURCE_HOLDS, arg=ids, timeout=WAIT_MS)
+    await page.wait_for_function(_TILTED, timeout=WAIT_MS)  # tilted to show the heights
+    shown = await page.evaluate(_SOURCE_DATA)
+    assert (shown["visibility"], shown["layerSource"], shown["type"]) == (
+        "visible", "buildings", "fill-extrusion")  # fmt: skip
+    props = {f["id"]: f for f in shown["features"]}
+    assert set(ids) <= set(props)
+    assert {i: (props[i]["height"], props[i]["depth_m"], props[i]["damage"]) for i in ids} == {
+        tower.id: (45.0, None, None),
+        flooded.id: (9.0, 2.4, None),
+        burning.id: (15.0, None, "fire"),
+    }
+    assert props[burning.id]["colour"] == "#e12d39"  # fire red, over any depth colour
+    assert props[flooded.id]["colour"] == "#ffb4a2"  # 0.5-3 m
+    drawn = shapely.geometry.shape(props[tower.id]["geometry"])
+    assert drawn.equals(tower.footprint)
+    await _close_up(page, flooded.footprint.centroid.x, flooded.footprint.centroid.y)
+    drawn_ids = await page.evaluate(_RENDERED)
+    assert set(ids) <= set(drawn_ids)  # drawn on screen, not only held by the source
+    await _screenshot(page, "6-buildings-3d")
+    assert errors == []
+
+
+def _town_building(lon: float, lat: float, east_m: float, **kw: Any) -> Building:
+    """A 40 m square house of the city model, its south-west corner ``east_m`` east of
+    (lon, lat)."""
+    per_m = _M / math.cos(math.radians(lat))  # degrees of longitude per metre here
+    west = lon + east_m * per_m
+    footprint = shapely.box(west, lat, west + 40 * per_m, lat + 40 * _M)
+    fields = {"usage": "411", "source": "test", **kw}
+    return Building(id=f"bldg_{uuid.uuid4().hex[:10]}", footprint=footprint, **fields)
+
+
+async def _close_up(page: Page, lon: float, lat: float) -> None:
+    """Fly the map close to a point, tilted, and wait until it has drawn everything there."""
+    await page.evaluate(
+        "([lon, lat]) => window.dashboard.map().jumpTo({center: [lon, lat], zoom: 17, "
+        "pitch: 60, bearing: -30})",
+        [lon, lat],
+    )
+    await page.wait_for_function(
+        "() => { const m = window.dashboard.map(); return m.loaded() && !m.isMoving(); }",
+        timeout=WAIT_MS,
+    )

@@ -17,9 +17,10 @@ let stream = null;
 let cityBounds = null;
 let buildingsOn = false;
 
-// For tests and for an operator's console: what each map source was last given.
+// For tests and for an operator's console: what each map source was last given, and the
+// MapLibre map itself (read through its public API: getSource, querySourceFeatures, ...).
 window.dashboard = {
-  sourceData, state, ready: false,
+  sourceData, state, ready: false, map: () => mapInstance(),
   project: (lon, lat) => { const p = mapInstance().project([lon, lat]); return { x: p.x, y: p.y }; },
 };
 
@@ -189,15 +190,20 @@ function toggleBuildings() {
   loadBuildings();
 }
 
+let buildingsAsked = 0; // the latest viewport asked for: an older, slower answer is dropped
+
 async function loadBuildings() {
   if (!buildingsOn || !city.hasBuildings) return;
+  const asked = ++buildingsAsked;
   const b = mapInstance().getBounds();
   const bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(6)).join(',');
+  let layer;
   try {
-    setData('buildings', features.buildingFeatures(await api('GET', `/api/v1/buildings.geojson?bbox=${bbox}`)));
+    layer = features.buildingFeatures(await api('GET', `/api/v1/buildings.geojson?bbox=${bbox}`));
   } catch {
-    setData('buildings', { type: 'FeatureCollection', features: [] }); // no city model: nothing
+    layer = { type: 'FeatureCollection', features: [] }; // no city model: nothing
   }
+  if (asked === buildingsAsked) setData('buildings', layer);
 }
 
 // --- keys ----------------------------------------------------------------------------------

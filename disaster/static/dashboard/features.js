@@ -79,7 +79,8 @@ export function buildingFeatures(collection) {
   return fc((collection.features || []).map((f) => {
     const p = f.properties || {};
     return { type: 'Feature', geometry: f.geometry,
-      properties: { id: p.id, height: Number(p.height_m) || 3 * (p.storeys || 1), colour: buildingColour(p) } };
+      properties: { id: p.id, height: Number(p.height_m) || 3 * (p.storeys || 1), colour: buildingColour(p),
+        depth_m: p.depth_m ?? null, damage: p.damage ?? null, refuge: Boolean(p.refuge) } };
   }));
 }
 
