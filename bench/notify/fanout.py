@@ -113,13 +113,16 @@ def _browser_keys(count: int) -> tuple[list[tuple[int, bytes]], list[tuple[str, 
     return private, public
 
 
-async def _populate(
-    conn: asyncpg.Connection, ids: list[uuid.UUID], origin: str, keys: list[tuple[str, str]]
+async def copy_residents(
+    conn: asyncpg.Connection,
+    ids: list[uuid.UUID],
+    lon: list[float],
+    lat: list[float],
+    origin: str,
+    keys: list[tuple[str, str]],
 ) -> None:
-    """COPY the residents, their homes inside the area and one subscription each."""
-    rng = np.random.default_rng(20261122)
-    lon = (LON0 + 0.001 + rng.uniform(0, SIZE_DEG - 0.002, len(ids))).tolist()
-    lat = (LAT0 + 0.001 + rng.uniform(0, SIZE_DEG - 0.002, len(ids))).tolist()
+    """COPY residents (languages round-robin) with their homes and one push subscription each
+    at ``origin``/p/N, sharing ``keys`` round-robin; then ANALYZE for the planner."""
     langs = [LANGUAGES[n % len(LANGUAGES)] for n in range(len(ids))]
     await conn.copy_records_to_table(
         "subscribers", records=zip(ids, langs, strict=True), columns=["id", "language"]
@@ -136,6 +139,16 @@ async def _populate(
         columns=["id", "subscriber_id", "endpoint", "p256dh", "auth"],
     )  # fmt: skip
     await conn.execute("ANALYZE")
+
+
+async def _populate(
+    conn: asyncpg.Connection, ids: list[uuid.UUID], origin: str, keys: list[tuple[str, str]]
+) -> None:
+    """COPY the residents, their homes inside the area and one subscription each."""
+    rng = np.random.default_rng(20261122)
+    lon = (LON0 + 0.001 + rng.uniform(0, SIZE_DEG - 0.002, len(ids))).tolist()
+    lat = (LAT0 + 0.001 + rng.uniform(0, SIZE_DEG - 0.002, len(ids))).tolist()
+    await copy_residents(conn, ids, lon, lat, origin, keys)
 
 
 def _alert(*, lon: float = LON0, lat: float = LAT0, size_deg: float = SIZE_DEG) -> Alert:

@@ -135,7 +135,7 @@ class Sink:
                 c.hits[n] += 1
         except (ValueError, IndexError):
             c.unknown += 1
-            return _answer(404, "no such subscription")
+            return answer(404, "no such subscription")
         now = time.monotonic()
         c.first_at = c.first_at or now
         c.last_at = now
@@ -147,10 +147,10 @@ class Sink:
             self._check(n, _headers(head), body)
         except Refused as exc:
             self._fail(f"{exc.status} {exc.reason}")
-            return _answer(exc.status, exc.reason)
+            return answer(exc.status, exc.reason)
         except (ValueError, KeyError, UnicodeDecodeError) as exc:  # a payload that is not ours
             self._fail(f"400 unreadable payload: {exc!r}"[:300])
-            return _answer(400, "unreadable payload")
+            return answer(400, "unreadable payload")
         return _CREATED
 
     def _check(self, n: int, headers: CIMultiDict[str], body: bytes) -> None:
@@ -177,7 +177,8 @@ class Sink:
             self.counts.failures.append(reason)
 
 
-def _answer(status: int, text: str, content_type: str = "text/plain") -> bytes:
+def answer(status: int, text: str, content_type: str = "text/plain") -> bytes:
+    """An HTTP/1.1 response with a text body."""
     body = text.encode()
     head = (
         f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\n"
@@ -203,18 +204,24 @@ def _content_length(head: bytes) -> int:
     return int(head[at + 17 : end if end >= 0 else len(head)])
 
 
-class _Protocol(asyncio.Protocol):
-    """HTTP/1.1 framing: request heads up to the blank line, then ``Content-Length`` bytes."""
+Route = Callable[[bytes, bytes], bytes]  # (request head, body) -> the whole response
 
-    def __init__(self, sink: Sink) -> None:
-        self._sink = sink
+
+class HttpFraming(asyncio.Protocol):
+    """HTTP/1.1 framing for the sinks: request heads up to the blank line, then
+    ``Content-Length`` bytes; each request's answer comes from ``route``, written in order."""
+
+    def __init__(self, route: Route) -> None:
+        self._route = route
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport to answer on."""
         self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        """Answer every complete request in the buffer, in one write."""
         buffer = self._buffer
         buffer += data
         answers = []
@@ -229,23 +236,34 @@ class _Protocol(asyncio.Protocol):
         if answers and self._transport is not None:
             self._transport.write(b"".join(answers))
 
-    def _route(self, head: bytes, body: bytes) -> bytes:
-        method, _, rest = head.partition(b" ")
-        path = rest.partition(b" ")[0]
+
+def request_line(head: bytes) -> tuple[bytes, bytes]:
+    """Return the method and path of a request head."""
+    method, _, rest = head.partition(b" ")
+    return method, rest.partition(b" ")[0]
+
+
+def _route_to(sink: Sink) -> Route:
+    def route(head: bytes, body: bytes) -> bytes:
+        method, path = request_line(head)
         if method == b"POST" and path.startswith(_PUSH_PREFIX):
-            return self._sink.push(path, head, body)
+            return sink.push(path, head, body)
         if method == b"GET" and path == b"/stats":
-            return _answer(200, json.dumps(self._sink.stats()), "application/json")
+            return answer(200, json.dumps(sink.stats()), "application/json")
         if method == b"POST" and path == b"/reset":
-            self._sink.reset(json.loads(body or b"{}").get("alert_id"))
-            return _answer(200, "{}", "application/json")
-        return _answer(404, "not found")
+            sink.reset(json.loads(body or b"{}").get("alert_id"))
+            return answer(200, "{}", "application/json")
+        return answer(404, "not found")
+
+    return route
 
 
 async def _serve(config: SinkConfig, ready: Callable[[int], None]) -> None:
     loop = asyncio.get_running_loop()
     holder: list[Sink] = []
-    server = await loop.create_server(lambda: _Protocol(holder[0]), "127.0.0.1", 0, backlog=1024)
+    server = await loop.create_server(
+        lambda: HttpFraming(_route_to(holder[0])), "127.0.0.1", 0, backlog=1024
+    )
     port = server.sockets[0].getsockname()[1]
     holder.append(Sink(config, f"http://127.0.0.1:{port}"))
     stop = asyncio.Event()

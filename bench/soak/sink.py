@@ -16,10 +16,10 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
-from typing import cast
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from bench.notify.sink import HttpFraming, Route, answer, request_line
 from tests.notify.push_service import Refused, _Browser, _decrypt
 
 __all__ = ["run_sink"]
@@ -51,7 +51,7 @@ class SoakSink:
             alert_id = str(json.loads(_decrypt(body, browser))["alert_id"])
         except (ValueError, KeyError, TypeError, Refused):
             self.unreadable += 1
-            return _answer(400, "unreadable")
+            return answer(400, "unreadable")
         self.total += 1
         if (alert_id, n) in self.seen:
             self.duplicates += 1
@@ -67,62 +67,26 @@ class SoakSink:
         }  # fmt: skip
 
 
-def _answer(status: int, text: str, content_type: str = "text/plain") -> bytes:
-    body = text.encode()
-    head = f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}"
-    return head.encode() + b"\r\n\r\n" + body
-
-
-def _content_length(head: bytes) -> int:
-    at = head.lower().find(b"\r\ncontent-length:")
-    if at < 0:
-        return 0
-    end = head.find(b"\r\n", at + 2)
-    return int(head[at + 17 : end if end >= 0 else len(head)])
-
-
-class _Protocol(asyncio.Protocol):
-    """HTTP/1.1 framing: request heads up to the blank line, then ``Content-Length`` bytes."""
-
-    def __init__(self, sink: SoakSink) -> None:
-        self._sink = sink
-        self._buffer = bytearray()
-        self._transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast("asyncio.Transport", transport)
-
-    def data_received(self, data: bytes) -> None:
-        buffer = self._buffer
-        buffer += data
-        answers = []
-        while (end := buffer.find(b"\r\n\r\n")) >= 0:
-            head = bytes(buffer[:end])
-            total = end + 4 + _content_length(head)
-            if len(buffer) < total:
-                break
-            body = bytes(buffer[end + 4 : total])
-            del buffer[:total]
-            answers.append(self._route(head, body))
-        if answers and self._transport is not None:
-            self._transport.write(b"".join(answers))
-
-    def _route(self, head: bytes, body: bytes) -> bytes:
-        method, _, rest = head.partition(b" ")
-        path = rest.partition(b" ")[0]
+def _route_to(sink: SoakSink) -> Route:
+    def route(head: bytes, body: bytes) -> bytes:
+        method, path = request_line(head)
         if method == b"POST" and path.startswith(_PUSH_PREFIX):
-            return self._sink.push(path, body)
+            return sink.push(path, body)
         if method == b"GET" and path == b"/stats":
-            return _answer(200, json.dumps(self._sink.stats()), "application/json")
+            return answer(200, json.dumps(sink.stats()), "application/json")
         if method == b"GET" and path == b"/dump":
-            return _answer(200, json.dumps(self._sink.arrivals), "application/json")
-        return _answer(404, "not found")
+            return answer(200, json.dumps(sink.arrivals), "application/json")
+        return answer(404, "not found")
+
+    return route
 
 
 async def _serve(browser_keys: Sequence[tuple[int, bytes]], ready: Callable[[int], None]) -> None:
     loop = asyncio.get_running_loop()
     sink = SoakSink(browser_keys)
-    server = await loop.create_server(lambda: _Protocol(sink), "127.0.0.1", 0, backlog=1024)
+    server = await loop.create_server(
+        lambda: HttpFraming(_route_to(sink)), "127.0.0.1", 0, backlog=1024
+    )
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     ready(server.sockets[0].getsockname()[1])

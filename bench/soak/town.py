@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import numpy as np
 
+from bench.notify.fanout import copy_residents
 from disaster import shelter_store, store
 from disaster.domain import PolygonArea
 from evac.city import make_town, town_shelters
@@ -95,22 +96,7 @@ async def populate(
     ids = [uuid.uuid4() for _ in range(count)]
     lon = rng.uniform(town.box[0], town.box[2], count).tolist()
     lat = rng.uniform(town.box[1], town.box[3], count).tolist()
-    langs = [LANGUAGES[n % len(LANGUAGES)] for n in range(count)]
-    await conn.copy_records_to_table(
-        "subscribers", records=zip(ids, langs, strict=True), columns=["id", "language"]
-    )
-    homes = ((sub, "home", y, x) for sub, y, x in zip(ids, lat, lon, strict=True))
-    await conn.copy_records_to_table(
-        "subscriber_locations", records=homes, columns=["subscriber_id", "kind", "lat", "lon"]
-    )
-    channels = (
-        (uuid.uuid4(), sub, f"{sink_url}/p/{n}", *keys[n % len(keys)]) for n, sub in enumerate(ids)
-    )
-    await conn.copy_records_to_table(
-        "push_channels", records=channels,
-        columns=["id", "subscriber_id", "endpoint", "p256dh", "auth"],
-    )  # fmt: skip
-    await conn.execute("ANALYZE")
+    await copy_residents(conn, ids, lon, lat, sink_url, keys)
 
 
 def warning_telegrams() -> tuple[str, ...]:
