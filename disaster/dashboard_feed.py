@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from disaster import dashboard_store
-from disaster._pg import ChannelListener
+from disaster._streams import ListenedStreams
 
 __all__ = ["FLUSH_DELAY_S", "DashboardEvent", "DashboardFeed"]
 
@@ -29,30 +29,14 @@ FLUSH_DELAY_S = 0.1
 DashboardEvent = tuple[int, str, dict[str, Any]]  # sequence number, type, data
 
 
-class DashboardFeed:
+class DashboardFeed(ListenedStreams[DashboardEvent]):
     """Listens on the ``dashboard`` channel and hands each changed entity to every queue."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
-        self._queues: set[asyncio.Queue[DashboardEvent | None]] = set()
-        self._listener = ChannelListener(pool, _CHANNEL, self._on_notify)
+        super().__init__(pool, _CHANNEL, _QUEUE_SIZE)
         self._pending: dict[tuple[str, str], None] = {}  # insertion-ordered set
         self._flushing: asyncio.Task[None] | None = None
         self._sequence = 0
-
-    async def start(self) -> None:
-        """Open the listening connection (opened again by itself after a database restart)."""
-        await self._listener.start()
-
-    def problem(self) -> str | None:
-        """What is wrong, for ``/healthz``: None while the channel is listened on."""
-        return None if self._listener.listening else "not listening: the database is away"
-
-    def close_streams(self) -> None:
-        """Tell every open stream to end (at shutdown, before connections are waited for)."""
-        for queue in self._queues:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(None)
 
     async def stop(self) -> None:
         """Close every stream, finish the last flush and release the connection."""
@@ -61,17 +45,7 @@ class DashboardFeed:
             self._flushing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flushing
-        await self._listener.stop()
-
-    def subscribe(self) -> asyncio.Queue[DashboardEvent | None]:
-        """Return a queue of ``(sequence, type, data)`` events (None means: stream closed)."""
-        queue: asyncio.Queue[DashboardEvent | None] = asyncio.Queue(_QUEUE_SIZE)
-        self._queues.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[DashboardEvent | None]) -> None:
-        """Stop delivering to ``queue``."""
-        self._queues.discard(queue)
+        await super().stop()
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -98,17 +72,8 @@ class DashboardFeed:
                 continue
             for kind, body in events:
                 if body is not None:
-                    self._publish(kind, body)
+                    self._publish_change(kind, body)
 
-    def _publish(self, kind: str, body: dict[str, Any]) -> None:
+    def _publish_change(self, kind: str, body: dict[str, Any]) -> None:
         self._sequence += 1
-        event = (self._sequence, kind, body)
-        for queue in list(self._queues):
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                _log.warning("a dashboard stream fell %d events behind; closing it", _QUEUE_SIZE)
-                self._queues.discard(queue)
-                while not queue.empty():  # make room to tell the stream to end
-                    queue.get_nowait()
-                queue.put_nowait(None)
+        self._publish((self._sequence, kind, body))

@@ -177,3 +177,26 @@ async def operator_token(http: aiohttp.ClientSession, role: str) -> tuple[str, d
                                 headers={"X-CSRF-Token": csrf}) as resp:  # fmt: skip
             token = (await resp.json())["token"]
     return name, {"Authorization": f"Bearer {token}"}
+
+
+async def seed_push_residents(
+    pool: asyncpg.Pool, service: Any, homes: list[tuple[float, float]]
+) -> list[str]:
+    """COPY one resident per ``(lat, lon)`` home, each with a push subscription of the test
+    push ``service`` (tests/notify/push_service.py); return their endpoints, in order."""
+    subs = [uuid.uuid4() for _ in homes]
+    browsers = [service.subscribe() for _ in homes]
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.copy_records_to_table(
+            "subscribers", records=[(s, "ja") for s in subs], columns=["id", "language"]
+        )
+        await conn.copy_records_to_table(
+            "subscriber_locations", columns=["subscriber_id", "kind", "lat", "lon"],
+            records=[(s, "home", lat, lon) for s, (lat, lon) in zip(subs, homes, strict=True)],
+        )  # fmt: skip
+        await conn.copy_records_to_table(
+            "push_channels", columns=["id", "subscriber_id", "endpoint", "p256dh", "auth"],
+            records=[(uuid.uuid4(), s, b["endpoint"], b["keys"]["p256dh"], b["keys"]["auth"])
+                     for s, b in zip(subs, browsers, strict=True)],
+        )  # fmt: skip
+    return [str(b["endpoint"]) for b in browsers]

@@ -24,7 +24,7 @@ from disaster.embedded import EmbeddedKafka
 from disaster.services import Running, running_services
 from disaster.settings import load_settings
 from tests.notify.push_service import PushService
-from tests.support import square, wait_until
+from tests.support import seed_push_residents, square, wait_until
 
 
 @pytest.fixture
@@ -137,22 +137,9 @@ async def test_a_fan_out_goes_on_while_the_broker_is_down_and_reaches_everyone_o
     service: Running, own_broker: EmbeddedKafka, push: PushService
 ) -> None:
     residents = 3_000
-    browsers = [push.subscribe() for _ in range(residents)]
-    subs = [uuid.uuid4() for _ in range(residents)]
-    async with service.pool.acquire() as conn, conn.transaction():
-        await conn.copy_records_to_table(
-            "subscribers", records=[(s, "ja") for s in subs], columns=["id", "language"]
-        )
-        await conn.copy_records_to_table(
-            "subscriber_locations", columns=["subscriber_id", "kind", "lat", "lon"],
-            records=[(s, "home", 41.001 + i % 40 * 2e-4, 141.001 + i // 40 * 2e-4)
-                     for i, s in enumerate(subs)],
-        )  # fmt: skip
-        await conn.copy_records_to_table(
-            "push_channels", columns=["id", "subscriber_id", "endpoint", "p256dh", "auth"],
-            records=[(uuid.uuid4(), s, b["endpoint"], b["keys"]["p256dh"], b["keys"]["auth"])
-                     for s, b in zip(subs, browsers, strict=True)],
-        )  # fmt: skip
+    homes = [(41.001 + i % 40 * 2e-4, 141.001 + i // 40 * 2e-4) for i in range(residents)]
+    endpoints = await seed_push_residents(service.pool, push, homes)
+    async with service.pool.acquire() as conn:
         admin = await operator_store.add_operator(conn, "hq2", "a long enough passphrase", "admin")
         token = await operator_store.create_api_token(conn, admin, "tests")
     draft_in = {"level": 4, "hazard": "flood", "area_name": "東地区",
@@ -183,4 +170,4 @@ async def test_a_fan_out_goes_on_while_the_broker_is_down_and_reaches_everyone_o
             )
 
     await wait_until(settled, timeout_s=60)
-    assert all(len(push.received(str(b["endpoint"]))) == 1 for b in browsers)
+    assert all(len(push.received(e)) == 1 for e in endpoints)

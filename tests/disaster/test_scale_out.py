@@ -32,7 +32,7 @@ from disaster._pg import create_pool
 from disaster.domain import Alert, AlertLevel
 from disaster.services import migrate
 from tests.notify.push_service import PushService
-from tests.support import make_station, square, wait_until
+from tests.support import make_station, seed_push_residents, square, wait_until
 
 RESIDENTS = 300
 PER_STATION = 200
@@ -117,25 +117,8 @@ async def push() -> AsyncIterator[PushService]:
 
 
 async def _seed_residents(pool: asyncpg.Pool, push: PushService) -> list[str]:
-    subs = [uuid.uuid4() for _ in range(RESIDENTS)]
-    browsers = [push.subscribe() for _ in subs]
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.copy_records_to_table(
-            "subscribers", records=[(s, "ja") for s in subs], columns=["id", "language"]
-        )
-        await conn.copy_records_to_table(
-            "subscriber_locations",
-            records=[(s, "home", 36.005 + i % 20 * 1e-4, 138.005 + i // 20 * 1e-4)
-                     for i, s in enumerate(subs)],
-            columns=["subscriber_id", "kind", "lat", "lon"],
-        )  # fmt: skip
-        await conn.copy_records_to_table(
-            "push_channels",
-            records=[(uuid.uuid4(), s, b["endpoint"], b["keys"]["p256dh"], b["keys"]["auth"])
-                     for s, b in zip(subs, browsers, strict=True)],
-            columns=["id", "subscriber_id", "endpoint", "p256dh", "auth"],
-        )  # fmt: skip
-    return [str(b["endpoint"]) for b in browsers]
+    homes = [(36.005 + i % 20 * 1e-4, 138.005 + i // 20 * 1e-4) for i in range(RESIDENTS)]
+    return await seed_push_residents(pool, push, homes)
 
 
 async def _send_readings(producer: AIOKafkaProducer, stations: list[str], steps: range) -> None:

@@ -27,7 +27,7 @@ from disaster.domain import Alert, AlertLevel
 from disaster.embedded import EmbeddedKafka
 from disaster.services import migrate
 from tests.notify.push_service import PushService
-from tests.support import square, wait_until
+from tests.support import seed_push_residents, square, wait_until
 
 RESIDENTS = 50_000
 WORKERS = 4
@@ -39,25 +39,8 @@ _STEP = 8e-5
 
 async def _seed(pool: asyncpg.Pool, service: PushService) -> list[str]:
     """Register residents inside the area, each with a push subscription; return endpoints."""
-    subs = [uuid.uuid4() for _ in range(RESIDENTS)]
-    browsers = [service.subscribe() for _ in range(RESIDENTS)]
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.copy_records_to_table(
-            "subscribers", records=[(s, "ja") for s in subs], columns=["id", "language"]
-        )
-        await conn.copy_records_to_table(
-            "subscriber_locations",
-            records=[(s, "home", 35.001 + i % _SIDE * _STEP, 139.001 + i // _SIDE * _STEP)
-                     for i, s in enumerate(subs)],
-            columns=["subscriber_id", "kind", "lat", "lon"],
-        )  # fmt: skip
-        await conn.copy_records_to_table(
-            "push_channels",
-            records=[(uuid.uuid4(), s, b["endpoint"], b["keys"]["p256dh"], b["keys"]["auth"])
-                     for s, b in zip(subs, browsers, strict=True)],
-            columns=["id", "subscriber_id", "endpoint", "p256dh", "auth"],
-        )  # fmt: skip
-    return [str(b["endpoint"]) for b in browsers]
+    homes = [(35.001 + i % _SIDE * _STEP, 139.001 + i // _SIDE * _STEP) for i in range(RESIDENTS)]
+    return await seed_push_residents(pool, service, homes)
 
 
 async def _start_notifier(env: dict[str, str]) -> asyncio.subprocess.Process:
