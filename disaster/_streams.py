@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import asyncpg
+from aiohttp import web
 
 from disaster._pg import ChannelListener
 
-__all__ = ["ListenedStreams"]
+__all__ = ["ListenedStreams", "serve_events"]
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+HEARTBEAT_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
+RETRY_MS = 2000  # how soon a browser reconnects a dropped stream
 
 
 class ListenedStreams(Generic[T]):
@@ -75,3 +81,38 @@ class ListenedStreams(Generic[T]):
                 while not queue.empty():  # make room to tell the stream to end
                     queue.get_nowait()
                 queue.put_nowait(None)
+
+
+async def serve_events(
+    request: web.Request,
+    streams: ListenedStreams[T],
+    event_of: Callable[[T], tuple[str, str, Any]],
+    headers: dict[str, str] | None = None,
+) -> web.StreamResponse:
+    """Answer ``request`` with a server-sent event stream of ``streams``' items, each made
+    into (id, event name, JSON body) by ``event_of``, until the service closes it or the
+    client goes away (which is how every stream ends, so it is not an error)."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
+                 "X-Accel-Buffering": "no", **(headers or {})}
+    )  # fmt: skip
+    await response.prepare(request)
+    queue = streams.subscribe()
+    try:
+        await response.write(f"retry: {RETRY_MS}\n: connected\n\n".encode())
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+            except TimeoutError:
+                await response.write(b": heartbeat\n\n")
+                continue
+            if item is None:
+                break
+            event_id, name, body = event_of(item)
+            data = json.dumps(body, ensure_ascii=False)
+            await response.write(f"id: {event_id}\nevent: {name}\ndata: {data}\n\n".encode())
+    except ConnectionResetError:
+        pass  # the client went away; a browser reconnects by itself if it still wants the stream
+    finally:
+        streams.unsubscribe(queue)
+    return response

@@ -32,6 +32,7 @@ from disaster._http import (
 )
 from disaster._kafka import new_producer
 from disaster._pg import DATABASE_DOWN, create_pool
+from disaster._streams import serve_events
 from disaster.access import LIMITER, RateLimiter, access_middleware
 from disaster.alerts_api import routes as alert_routes
 from disaster.auth_api import SECURE_COOKIES
@@ -63,7 +64,6 @@ __all__ = ["BROADCASTER", "HEALTH", "create_app"]
 
 BROADCASTER = web.AppKey("broadcaster", AlertBroadcaster)
 _SETTINGS = web.AppKey("settings", Settings)
-_HEARTBEAT_S = 15.0
 _MAX_BODY_BYTES = 64 * 1024
 #: The routes whose bodies may be larger than ``_MAX_BODY_BYTES``, each with its own bound.
 _BODY_LIMITS = {("POST", "/api/v1/flood-extents"): FLOOD_EXTENT_MAX_BYTES}
@@ -118,27 +118,9 @@ async def list_alerts(request: web.Request) -> web.Response:
 @routes.get("/api/v1/stream")
 async def alert_stream(request: web.Request) -> web.StreamResponse:
     """Stream each newly issued alert as a server-sent ``alert`` event."""
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+    return await serve_events(
+        request, request.app[BROADCASTER], lambda alert: (alert["id"], "alert", alert)
     )
-    await response.prepare(request)
-    broadcaster = request.app[BROADCASTER]
-    queue = broadcaster.subscribe()
-    try:
-        await response.write(b": connected\n\n")
-        while True:
-            try:
-                alert = await asyncio.wait_for(queue.get(), _HEARTBEAT_S)
-            except TimeoutError:
-                await response.write(b": heartbeat\n\n")
-                continue
-            if alert is None:
-                break
-            data = json.dumps(alert, ensure_ascii=False)
-            await response.write(f"id: {alert['id']}\nevent: alert\ndata: {data}\n\n".encode())
-    finally:
-        broadcaster.unsubscribe(queue)
-    return response
 
 
 @routes.get("/api/v1/openapi.json")

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from disaster import dashboard_store
 from disaster._http import POOL, error, json_response
+from disaster._streams import serve_events
 from disaster.dashboard_feed import DashboardFeed
 from disaster.health import HEALTH
 from disaster.road_map import roads_geojson
@@ -30,8 +31,6 @@ __all__ = ["DASHBOARD_FEED", "add_dashboard_routes"]
 DASHBOARD_FEED = web.AppKey("dashboard_feed", DashboardFeed)
 _SETTINGS = web.AppKey("dashboard_settings", Settings)
 _ROADS = web.AppKey("dashboard_roads", dict)  # graph file state -> GeoJSON bytes
-_HEARTBEAT_S = 15.0
-_RETRY_MS = 2000  # how soon a browser reconnects a dropped stream
 
 routes = web.RouteTableDef()
 
@@ -48,36 +47,7 @@ async def dashboard_state(request: web.Request) -> web.Response:
 async def dashboard_stream(request: web.Request) -> web.StreamResponse:
     """Stream every change as a server-sent event named by its type (``alert``, ``delivery``,
     ``incident``, ``station``, ``sensor``, ``weather``, ``closure``, ``shelter``)."""
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
-                 "X-Accel-Buffering": "no"}
-    )  # fmt: skip
-    await response.prepare(request)
-    feed = request.app[DASHBOARD_FEED]
-    queue = feed.subscribe()
-    try:
-        await response.write(f"retry: {_RETRY_MS}\n: connected\n\n".encode())
-        await _relay(response, queue)
-    except ConnectionResetError:
-        pass  # the browser went away; it reconnects by itself if it still wants the stream
-    finally:
-        feed.unsubscribe(queue)
-    return response
-
-
-async def _relay(response: web.StreamResponse, queue: asyncio.Queue[Any]) -> None:
-    """Write the queue's events until it says the stream is closed."""
-    while True:
-        try:
-            event = await asyncio.wait_for(queue.get(), _HEARTBEAT_S)
-        except TimeoutError:
-            await response.write(b": heartbeat\n\n")
-            continue
-        if event is None:
-            return
-        sequence, kind, body = event
-        data = json.dumps(body, ensure_ascii=False)
-        await response.write(f"id: {sequence}\nevent: {kind}\ndata: {data}\n\n".encode())
+    return await serve_events(request, request.app[DASHBOARD_FEED], lambda event: event)
 
 
 @routes.get("/api/v1/roads.geojson")

@@ -201,7 +201,9 @@ class BrokerWatch:
         if epoch is None:
             await ensure_topics(self._bootstrap, topics.PARTITIONS, topics.COMPACTED)
             await ensure_topics(self._bootstrap, {EPOCH_TOPIC: 1})
-            await self._producer.send_and_wait(EPOCH_TOPIC, uuid.uuid4().hex.encode())
+            # Partition 0 by name: reading the topic before it existed may have made the broker
+            # create it with its default partition count, and a keyless record goes anywhere.
+            await self._producer.send_and_wait(EPOCH_TOPIC, uuid.uuid4().hex.encode(), partition=0)
             epoch = await asyncio.wait_for(self._read(consumer), 10.0)
         changed = self.epoch is not None and epoch != self.epoch
         if changed:  # the epoch is taken only once every listener has run: a failure retries
@@ -211,12 +213,18 @@ class BrokerWatch:
         return changed
 
     async def _read(self, consumer: AIOKafkaConsumer) -> str | None:
+        """The newest epoch record, or None when the topic holds none.
+
+        A fetch may come back empty although the record is there (the embedded broker answers
+        a fetch soon after a seek with nothing, measured): that is read again, never taken for
+        a missing epoch, which would claim a new one and make every consumer start over.
+        """
         tp = TopicPartition(EPOCH_TOPIC, 0)
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
         if end == 0:
             return None
         consumer.seek(tp, end - 1)
-        fetched = await consumer.getmany(tp, timeout_ms=2000)
-        records = fetched.get(tp, [])
-        return records[-1].value.decode() if records else None
+        while not (records := (await consumer.getmany(tp, timeout_ms=500)).get(tp)):
+            pass  # bounded by check()'s timeout: a broker that never answers is a failed check
+        return records[-1].value.decode()

@@ -4,7 +4,9 @@ The primary key (alert version, resident, channel) makes a delivery happen at mo
 channel, whatever crashes: an alert replayed after a crash finds its rows already there. A row
 is claimed under a lease, so a worker killed mid-send leaves rows that another worker takes
 over when the lease runs out: a message may then be sent a second time, never lost; the
-notification carries the alert id as its tag, so the phone shows it once.
+notification carries the alert id as its tag, so the phone shows it once. Each claim has a
+token: only the lease's holder renews or settles its rows, so a worker that stalled past its
+lease finds them gone rather than overwriting what their new holder did.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Claimed:
     subscriber_id: uuid.UUID
     channel: str
     attempts: int
+    lease: uuid.UUID  # the claim's token, shared by the rows of one batch
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ async def claim_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> lis
     ``SKIP LOCKED`` lets several workers (and processes) claim side by side without waiting
     on one another; a level-5 alert queued behind level-3 work is claimed first.
     """
+    token = uuid.uuid4()
     rows = await conn.fetch(
         """WITH due AS (
                SELECT alert_id, subscriber_id, channel FROM deliveries
@@ -104,48 +108,59 @@ async def claim_due(conn: asyncpg.Connection, limit: int, lease_s: float) -> lis
                ORDER BY priority DESC, next_attempt_at
                LIMIT $1 FOR UPDATE SKIP LOCKED)
            UPDATE deliveries d
-           SET lease_until = now() + make_interval(secs => $2), attempts = d.attempts + 1
+           SET lease_until = now() + make_interval(secs => $2), lease_token = $3,
+               attempts = d.attempts + 1
            FROM due
            WHERE (d.alert_id, d.subscriber_id, d.channel)
                = (due.alert_id, due.subscriber_id, due.channel)
            RETURNING d.alert_id, d.subscriber_id, d.channel, d.attempts, d.priority""",
         limit,
         lease_s,
+        token,
     )
     rows = sorted(rows, key=lambda r: -r["priority"])
-    return [Claimed(r["alert_id"], r["subscriber_id"], r["channel"], r["attempts"]) for r in rows]
+    return [
+        Claimed(r["alert_id"], r["subscriber_id"], r["channel"], r["attempts"], token) for r in rows
+    ]
 
 
-async def extend_leases(conn: asyncpg.Connection, claimed: list[Claimed], lease_s: float) -> None:
+async def extend_leases(conn: asyncpg.Connection, claimed: list[Claimed], lease_s: float) -> int:
     """Keep holding deliveries still being sent (a worker's heartbeat), so a short lease can
-    free a dead worker's rows quickly without a slow batch losing its own."""
-    await conn.execute(
-        """UPDATE deliveries d SET lease_until = now() + make_interval(secs => $4)
-           FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS c(alert_id, subscriber_id, channel)
+    free a dead worker's rows quickly without a slow batch losing its own. Return how many
+    are still held: fewer than claimed means another worker has taken some over."""
+    status = await conn.execute(
+        """UPDATE deliveries d SET lease_until = now() + make_interval(secs => $5)
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[])
+                AS c(alert_id, subscriber_id, channel, lease)
            WHERE (d.alert_id, d.subscriber_id, d.channel)
-               = (c.alert_id, c.subscriber_id, c.channel) AND d.status = 'pending'""",
+               = (c.alert_id, c.subscriber_id, c.channel)
+             AND d.status = 'pending' AND d.lease_token = c.lease""",
         [c.alert_id for c in claimed], [c.subscriber_id for c in claimed],
-        [c.channel for c in claimed], lease_s,
+        [c.channel for c in claimed], [c.lease for c in claimed], lease_s,
     )  # fmt: skip
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def settle(conn: asyncpg.Connection, outcomes: list[Settled]) -> None:
-    """Record the outcomes of claimed deliveries in one statement, releasing their leases."""
+    """Record the outcomes of claimed deliveries in one statement, releasing their leases; a
+    row whose lease another worker holds by now keeps that worker's outcome."""
     if not outcomes:
         return
     await conn.execute(
         """UPDATE deliveries d
            SET status = o.status, next_attempt_at = coalesce(o.next_at, d.next_attempt_at),
-               last_error = o.error, lease_until = NULL,
+               last_error = o.error, lease_until = NULL, lease_token = NULL,
                delivered_at = CASE WHEN o.status = 'delivered' THEN now() END
            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
-                       $6::text[]) AS o(alert_id, subscriber_id, channel, status, next_at, error)
+                       $6::text[], $7::uuid[])
+                AS o(alert_id, subscriber_id, channel, status, next_at, error, lease)
            WHERE (d.alert_id, d.subscriber_id, d.channel)
-               = (o.alert_id, o.subscriber_id, o.channel)""",
+               = (o.alert_id, o.subscriber_id, o.channel) AND d.lease_token = o.lease""",
         [o.delivery.alert_id for o in outcomes],
         [o.delivery.subscriber_id for o in outcomes],
         [o.delivery.channel for o in outcomes],
         [o.status for o in outcomes],
         [o.next_attempt_at for o in outcomes],
         [o.error for o in outcomes],
+        [o.delivery.lease for o in outcomes],
     )

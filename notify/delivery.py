@@ -127,6 +127,8 @@ class DeliveryWorker:
 
     async def deliver_once(self) -> int:
         """Claim one batch, send it, settle it; return how many were claimed."""
+        loop = asyncio.get_running_loop()
+        asked_at = loop.time()
         async with self._pool.acquire() as conn:
             claimed = await outbox_store.claim_due(conn, self._batch, self._lease_s)
             if not claimed:
@@ -134,11 +136,12 @@ class DeliveryWorker:
             batch = _Batch(*await _recipients(conn, claimed))
             alert_ids = {c.alert_id for c in claimed}
             await self._load_alerts(conn, alert_ids)
-        batch.prepared = await self._compose.prepare(
-            [self._alerts[a] for a in alert_ids if a in self._alerts]
-        )
-        heartbeat = asyncio.create_task(self._hold(claimed))
-        try:
+        batch.held_until = asked_at + self._lease_s * _SENDING_SHARE
+        heartbeat = asyncio.create_task(self._hold(claimed, batch))  # before the composer's
+        try:  # preparing, which may take long (the router's first trees)
+            batch.prepared = await self._compose.prepare(
+                [self._alerts[a] for a in alert_ids if a in self._alerts]
+            )
             settled = await self._send_batch(claimed, batch)
         finally:
             heartbeat.cancel()
@@ -153,12 +156,31 @@ class DeliveryWorker:
             _log.warning("receipts of %d deliveries not published (%r)", len(settled), exc)
         return len(claimed)
 
-    async def _hold(self, claimed: list[Claimed]) -> None:
-        """Renew the batch's leases every third of a lease while it is being sent."""
+    async def _hold(self, claimed: list[Claimed], batch: _Batch) -> None:
+        """Renew the batch's leases every third of a lease while it is being sent.
+
+        The batch is sent only while the lease is known to be held (``batch.held_until``, on
+        this process's clock, counted from before the renewal was asked for). A process that
+        stalled past its lease (CPU starved, swapped out, paused) may have had its rows taken
+        over by another worker, which sends them: it must not send them too. The renewal finds
+        that out, and a stall long enough to make it late shows on the clock anyway.
+        """
+        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self._lease_s / 3)
+            asked_at = loop.time()
+            if asked_at >= batch.held_until:
+                break
             async with self._pool.acquire() as conn:
-                await outbox_store.extend_leases(conn, claimed, self._lease_s)
+                held = await outbox_store.extend_leases(conn, claimed, self._lease_s)
+            if held < len(claimed):
+                break
+            batch.held_until = asked_at + self._lease_s * _SENDING_SHARE
+        batch.held_until = 0.0
+        _log.warning(
+            "a batch of %d deliveries lost its lease while being sent; its rest is left to "
+            "the worker that holds them now", len(claimed),
+        )  # fmt: skip
 
     async def _load_alerts(self, conn: asyncpg.Connection, alert_ids: set[uuid.UUID]) -> None:
         for alert_id in alert_ids - self._alerts.keys():
@@ -192,7 +214,9 @@ class DeliveryWorker:
         for index in todo:
             results[index] = await self._deliver(claimed[index], batch)
 
-    async def _deliver(self, claimed: Claimed, batch: _Batch) -> _Sent:
+    async def _deliver(self, claimed: Claimed, batch: _Batch) -> _Sent | None:
+        if asyncio.get_running_loop().time() >= batch.held_until:
+            return None  # the lease is lost (see _hold): not sent, not settled
         alert = self._alerts.get(claimed.alert_id)
         recipient = batch.recipients.get(claimed.subscriber_id)
         channel = batch.channels.get(claimed.channel)
@@ -273,6 +297,9 @@ _DRAINERS_PER_ORIGIN = 64
 _PARTITIONER = DefaultPartitioner()
 #: Receipts wait this long for room in the producer; a broker outage must not stop deliveries.
 _RECEIPTS_TIMEOUT_S = 5.0
+#: Sends start only within this share of a lease known to be held, so that one under way
+#: ends before the lease does.
+_SENDING_SHARE = 0.8
 
 _Sent = tuple[Settled, uuid.UUID | None]  # the outcome, and the push channel it concerns
 
@@ -285,6 +312,7 @@ class _Batch:
     recipients: dict[uuid.UUID, Recipient]
     channels: dict[str, tuple[uuid.UUID, Subscription | None]]
     prepared: Any = None
+    held_until: float = 0.0  # the loop's clock: sends start only before this (see _hold)
     options: dict[uuid.UUID, PushMessage] = field(default_factory=dict)
     shared: dict[tuple[uuid.UUID, Hashable], bytes] = field(default_factory=dict)
 

@@ -151,6 +151,7 @@ async def test_the_stream_sends_each_new_alert_and_the_list_shows_it(
     )
     async with http.get("/api/v1/stream") as stream:
         assert stream.headers["Content-Type"].startswith("text/event-stream")
+        assert await stream.content.readline() == b"retry: 2000\n"
         assert await stream.content.readline() == b": connected\n"
         async with running.pool.acquire() as conn, conn.transaction():
             await store.insert_alert(conn, alert)

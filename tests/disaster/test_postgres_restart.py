@@ -202,6 +202,7 @@ async def _an_alert_reaches_the_stream(http: aiohttp.ClientSession, pool: asyncp
                   area=square(139.0, 35.0), headline={"ja": "避難"},
                   issued_at=datetime.now(UTC))  # fmt: skip
     async with http.get("/api/v1/stream") as resp:
+        assert await asyncio.wait_for(resp.content.readline(), 10) == b"retry: 2000\n"
         assert await asyncio.wait_for(resp.content.readline(), 10) == b": connected\n"
         async with pool.acquire() as conn:
             await store.insert_alert(conn, alert)

@@ -204,7 +204,19 @@ async def test_two_of_each_role_share_partitions_and_a_killed_one_hands_over(
 
     tags = [sorted(json.loads(m.plaintext)["tag"] for m in push.received(e)) for e in endpoints]
     expected = sorted(str(a.id) for a in (first, *later))
-    assert all(t == expected for t in tags)  # every resident got each alert exactly once
+    wrong = [(e, t) for e, t in zip(endpoints, tags, strict=True) if t != expected]
+    # every resident got each alert exactly once; if not, say who got what and how it was sent
+    assert not wrong, (len(wrong), wrong[:3], expected, await _attempts(pool))
+
+
+async def _attempts(pool: asyncpg.Pool) -> list[tuple[str, str, int, int]]:
+    """(alert, status, attempts, rows) of the push outbox: more than one attempt is a resend."""
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT alert_id, status, attempts, count(*) FROM deliveries
+               WHERE channel <> 'inbox' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+        )
+    return [(str(r[0]), r[1], r[2], r[3]) for r in rows]
 
 
 async def _settled(pool: asyncpg.Pool, alert_id: uuid.UUID) -> bool:

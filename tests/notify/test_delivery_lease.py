@@ -1,0 +1,149 @@
+"""A delivery worker that stalls past its lease (its process starved or paused: no heartbeat
+runs) sends nothing more once it resumes: another worker has taken its rows over and sent
+them. Only what it had already handed to the network before the stall goes out twice (under
+the alert's tag, so the phone shows it once), and the new holder's outcome stands.
+
+Runs the real workers, outbox, Web Push and push service, on a database of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from disaster import outbox_store, store
+from disaster._pg import create_pool
+from disaster.domain import Alert, AlertLevel
+from disaster.services import migrate
+from notify.delivery import DeliveryWorker, Recipient
+from notify.ssrf import EndpointPolicy
+from notify.vapid import VapidSigner, load_or_create_vapid_key
+from notify.webpush import (
+    PushMessage,
+    PushResult,
+    SenderLimits,
+    Subscription,
+    WebPushSender,
+    new_push_session,
+)
+from tests.notify.push_service import PushService
+from tests.support import seed_push_residents, square, wait_until
+
+RESIDENTS = 100  # more than a batch sends at once (64 per push service), so some wait
+LEASE_S = 1.5
+
+
+class _TagComposer:
+    """The alert's id as its tag: what the phone uses to show an alert once."""
+
+    async def prepare(self, alerts: list[Alert]) -> None:
+        return None
+
+    def compose(self, alert: Alert, recipient: Recipient, prepared: object) -> bytes:
+        return json.dumps({"tag": str(alert.id)}).encode()
+
+
+class _GatedSender:
+    """Sends once ``gate`` opens: the worker's process stalls with these sends under way."""
+
+    def __init__(self, sender: WebPushSender) -> None:
+        self._sender = sender
+        self.gate = asyncio.Event()
+        self.under_way = 0
+
+    async def send(self, subscription: Subscription, message: PushMessage) -> PushResult:
+        self.under_way += 1
+        await self.gate.wait()
+        return await self._sender.send(subscription, message)
+
+
+class _Stalled(DeliveryWorker):
+    """A worker whose heartbeat never runs, as in a process that stopped being scheduled."""
+
+    async def _hold(self, *_args: object) -> None:
+        await asyncio.Event().wait()
+
+
+@pytest.fixture
+async def pool(fresh_database: object) -> AsyncIterator[asyncpg.Pool]:
+    url = await fresh_database()  # type: ignore[operator]
+    await migrate(url)
+    own = await create_pool(url)
+    yield own
+    await own.close()
+
+
+@pytest.fixture
+async def push() -> AsyncIterator[PushService]:
+    service = PushService()
+    await service.start()
+    yield service
+    await service.close()
+
+
+async def _rows(pool: asyncpg.Pool, alert_id: uuid.UUID) -> list[asyncpg.Record]:
+    async with pool.acquire() as conn:
+        return await conn.fetch(
+            """SELECT status, attempts, lease_token FROM deliveries
+               WHERE alert_id = $1 AND channel <> 'inbox'""",
+            alert_id,
+        )
+
+
+@pytest.mark.timeout(60)
+async def test_a_worker_that_stalled_past_its_lease_sends_nothing_more(
+    pool: asyncpg.Pool, push: PushService, producer: AIOKafkaProducer, tmp_path: Path
+) -> None:
+    homes = [(35.001 + i % 10 * 1e-4, 139.001 + i // 10 * 1e-4) for i in range(RESIDENTS)]
+    endpoints = await seed_push_residents(pool, push, homes)
+    alert = Alert(id=uuid.uuid4(), level=AlertLevel.EVACUATE, hazard="flood",
+                  area_name="東地区", area=square(139.0, 35.0, 0.02), headline={"ja": "避難指示"},
+                  issued_at=datetime.now(UTC))  # fmt: skip
+    async with pool.acquire() as conn:
+        await store.insert_alert(conn, alert)
+        channels = await conn.fetch("SELECT subscriber_id, id FROM push_channels")
+        async with conn.transaction():
+            await outbox_store.enqueue(conn, alert.id, 4, [], [(s, c) for s, c in channels])
+
+    policy = EndpointPolicy(allow_insecure_loopback=True)
+    limits = SenderLimits()
+    signer = VapidSigner(load_or_create_vapid_key(tmp_path / "vapid.pem"), subject="mailto:t@x.jp")
+    async with new_push_session(policy, limits) as session:
+        sender = WebPushSender(session, signer, policy=policy, limits=limits)
+        gated = _GatedSender(sender)
+        stalled = _Stalled(pool, producer, gated, _TagComposer(), lease_s=LEASE_S)  # type: ignore[arg-type]
+        healthy = DeliveryWorker(pool, producer, sender, _TagComposer(), lease_s=LEASE_S)
+        first = asyncio.create_task(stalled.deliver_once())
+        await wait_until(lambda: _true(gated.under_way == limits.max_per_origin), timeout_s=10)
+        in_flight = gated.under_way  # handed over before the stall: these go out twice
+
+        taken: list[int] = []  # once the lease has run out, the healthy worker takes all over
+
+        async def all_taken() -> bool:
+            taken.append(await healthy.deliver_once())
+            return sum(taken) == RESIDENTS
+
+        await wait_until(all_taken, timeout_s=20)
+        gated.gate.set()  # the stalled process runs again
+        assert await asyncio.wait_for(first, 20) == RESIDENTS
+
+    received = [len(push.received(e)) for e in endpoints]
+    assert min(received) == 1  # nobody missed
+    assert sum(received) == RESIDENTS + in_flight  # only what was under way went out again
+    tags = {json.loads(m.plaintext)["tag"] for e in endpoints for m in push.received(e)}
+    assert tags == {str(alert.id)}
+    rows = await _rows(pool, alert.id)
+    assert {(r["status"], r["attempts"], r["lease_token"]) for r in rows} == {
+        ("delivered", 2, None)
+    }
+
+
+async def _true(value: bool) -> bool:
+    return value
