@@ -34,6 +34,10 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_CLOSED = (
+    "Updated. Closing an open shelter sends the residents an alert in force had sent "
+    "there another way; X-Residents-Rerouted says how many"
+)
 _ERROR = _json(_ref("Error"), "The request is malformed; `reason` says why")
 
 
@@ -360,7 +364,7 @@ def _ingest_paths() -> dict[str, Any]:
                     "responses": {"200": _json(_ref("Shelter"), "Stored"), "422": _ERROR}},
             "patch": {"summary": "Open or close a shelter and report its occupancy",
                       "parameters": path_id, "requestBody": _body("ShelterStatusIn"),
-                      "responses": {"200": _json(_ref("Shelter"), "Updated"), "404": _ERROR,
+                      "responses": {"200": _json(_ref("Shelter"), _CLOSED), "404": _ERROR,
                                     "422": _ERROR}},
         },
         "/api/v1/route": {"get": {

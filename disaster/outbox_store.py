@@ -19,11 +19,14 @@ import asyncpg
 
 __all__ = [
     "Claimed",
+    "RoutedDelivery",
     "Settled",
     "claim_due",
     "enqueue",
     "extend_leases",
     "push_channel_key",
+    "resend",
+    "routed_pushes_in_force",
     "settle",
 ]
 
@@ -143,14 +146,20 @@ async def extend_leases(conn: asyncpg.Connection, claimed: list[Claimed], lease_
 
 async def settle(conn: asyncpg.Connection, outcomes: list[Settled]) -> None:
     """Record the outcomes of claimed deliveries in one statement, releasing their leases; a
-    row whose lease another worker holds by now keeps that worker's outcome."""
+    row whose lease another worker holds by now keeps that worker's outcome, and a delivered
+    row marked to be sent again (``resend``) is due again at once."""
     if not outcomes:
         return
     await conn.execute(
-        """UPDATE deliveries d
-           SET status = o.status, next_attempt_at = coalesce(o.next_at, d.next_attempt_at),
-               last_error = o.error, lease_until = NULL, lease_token = NULL,
-               delivered_at = CASE WHEN o.status = 'delivered' THEN now() END
+        """UPDATE deliveries d  -- SET reads the row as it was: d.resend is the old value
+           SET status = CASE WHEN o.status = 'delivered' AND d.resend THEN 'pending'
+                             ELSE o.status END,
+               next_attempt_at = CASE WHEN o.status = 'delivered' AND d.resend THEN now()
+                                      ELSE coalesce(o.next_at, d.next_attempt_at) END,
+               attempts = CASE WHEN o.status = 'delivered' AND d.resend THEN 0
+                               ELSE d.attempts END,
+               delivered_at = CASE WHEN o.status = 'delivered' AND NOT d.resend THEN now() END,
+               last_error = o.error, lease_until = NULL, lease_token = NULL, resend = false
            FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
                        $6::text[], $7::uuid[])
                 AS o(alert_id, subscriber_id, channel, status, next_at, error, lease)
@@ -164,3 +173,77 @@ async def settle(conn: asyncpg.Connection, outcomes: list[Settled]) -> None:
         [o.error for o in outcomes],
         [o.delivery.lease for o in outcomes],
     )
+
+
+@dataclass(frozen=True)
+class RoutedDelivery:
+    """A push delivered for an alert in force whose message may have given a route: who got
+    it, where they are (as the delivery worker reads it) and what the route was for."""
+
+    alert_id: uuid.UUID
+    subscriber_id: uuid.UUID
+    channel: str
+    hazard: str
+    needs: tuple[str, ...]
+    lat: float
+    lon: float
+
+
+async def routed_pushes_in_force(
+    conn: asyncpg.Connection, from_level: int, hazards: list[str]
+) -> list[RoutedDelivery]:
+    """Return the pushes of the alerts in force (issued, not a cancellation) that pattern C
+    composes with a route (from ``from_level`` up, for a routed hazard, not about an
+    incident) and that are delivered or being sent. The place is the one the delivery worker
+    uses: current, else home, else work."""
+    rows = await conn.fetch(
+        """SELECT d.alert_id, d.subscriber_id, d.channel, a.hazard, s.needs, here.lat, here.lon
+           FROM alerts a
+           JOIN deliveries d ON d.alert_id = a.id
+           JOIN subscribers s ON s.id = d.subscriber_id
+           JOIN LATERAL (
+               SELECT lat, lon FROM subscriber_locations x
+               WHERE x.subscriber_id = s.id AND (x.expires_at IS NULL OR x.expires_at > now())
+               ORDER BY array_position(ARRAY['current', 'home', 'work'], x.kind) LIMIT 1
+           ) here ON true
+           WHERE a.status = 'issued' AND a.msg_type <> 'Cancel' AND a.level >= $1
+             AND a.hazard = ANY($2::text[]) AND a.incident_id IS NULL AND d.channel <> 'inbox'
+             AND (d.status = 'delivered'
+                  OR (d.status = 'pending' AND d.lease_token IS NOT NULL))""",
+        from_level, hazards,
+    )  # fmt: skip
+    return [RoutedDelivery(r[0], r[1], r[2], r[3], tuple(r[4]), r[5], r[6]) for r in rows]
+
+
+async def resend(conn: asyncpg.Connection, deliveries: list[RoutedDelivery], why: str) -> int:
+    """Send pushes again, composed anew on the picture as it is now and under the same
+    notification tag (the phone replaces what it showed): a delivered one is queued again at
+    once, one being sent is marked to be queued again when its worker settles it (that worker
+    composed it before the change). Pushes still waiting to be sent need nothing. Return how
+    many were queued or marked."""
+    if not deliveries:
+        return 0
+    status = await conn.execute(
+        """UPDATE deliveries d
+           SET status = 'pending', attempts = 0, next_attempt_at = now(), lease_until = NULL,
+               lease_token = NULL, delivered_at = NULL, last_error = $4
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS c(alert_id, subscriber_id, channel)
+           WHERE (d.alert_id, d.subscriber_id, d.channel)
+               = (c.alert_id, c.subscriber_id, c.channel) AND d.status = 'delivered'""",
+        [d.alert_id for d in deliveries], [d.subscriber_id for d in deliveries],
+        [d.channel for d in deliveries], why,
+    )  # fmt: skip
+    queued = int(status.rsplit(" ", 1)[-1])
+    status = await conn.execute(
+        """UPDATE deliveries d SET resend = true
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS c(alert_id, subscriber_id, channel)
+           WHERE (d.alert_id, d.subscriber_id, d.channel)
+               = (c.alert_id, c.subscriber_id, c.channel)
+             AND d.status = 'pending' AND d.lease_token IS NOT NULL""",
+        [d.alert_id for d in deliveries], [d.subscriber_id for d in deliveries],
+        [d.channel for d in deliveries],
+    )  # fmt: skip
+    marked = int(status.rsplit(" ", 1)[-1])
+    if queued:
+        await conn.execute("SELECT pg_notify('deliveries_due', 'resend')")
+    return queued + marked

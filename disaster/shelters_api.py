@@ -1,13 +1,21 @@
-"""HTTP routes for shelters: the list HQ and the solver see, and opening/closing them."""
+"""HTTP routes for shelters: the list HQ and the solver see, and opening/closing them.
+
+Closing an open shelter (PATCH, or a PUT that replaces it closed) re-routes the residents an
+alert in force sent there (:mod:`disaster.reroute`); the answer says how many in the
+``X-Residents-Rerouted`` header.
+"""
 
 from __future__ import annotations
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
-from disaster import shelter_store
+from disaster import outbox_store, reroute, shelter_store
 from disaster._http import POOL, choice_param, error, json_body, json_response, validated
 from disaster.domain.shelter import HAZARDS, Shelter
+from disaster.outbox_store import RoutedDelivery
+from disaster.route_api import ROUTES_STATE
 
 __all__ = ["ShelterStatusIn", "routes"]
 
@@ -56,22 +64,54 @@ async def put_shelter(request: web.Request) -> web.Response:
     if body.setdefault("id", request.match_info["id"]) != request.match_info["id"]:
         raise error(web.HTTPUnprocessableEntity, "id: differs from the id in the path")
     shelter = validated(Shelter, body)
-    async with request.app[POOL].acquire() as conn:
+    sent_there = await _sent_there_if_closing(request, shelter.id, shelter.open)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
         await shelter_store.upsert_shelters(conn, [shelter])
-    return json_response(shelter.model_dump(mode="json"))
+        rerouted = await _reroute(conn, shelter.id, sent_there)
+    return _answer(shelter, rerouted)
 
 
 @routes.patch("/api/v1/shelters/{id}")
 async def set_status(request: web.Request) -> web.Response:
     """Open or close a shelter and report its occupancy (routes stop at a full one)."""
     status = validated(ShelterStatusIn, await json_body(request))
-    async with request.app[POOL].acquire() as conn:
+    shelter_id = request.match_info["id"]
+    sent_there = await _sent_there_if_closing(request, shelter_id, status.open)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
         try:
             shelter = await shelter_store.set_shelter_status(
-                conn, request.match_info["id"], open_=status.open, occupancy=status.occupancy
+                conn, shelter_id, open_=status.open, occupancy=status.occupancy
             )
         except ValidationError as exc:
             raise error(web.HTTPUnprocessableEntity, exc.errors()[0]["msg"]) from None
-    if shelter is None:
-        raise error(web.HTTPNotFound, f"no shelter {request.match_info['id']}")
-    return json_response(shelter.model_dump(mode="json"))
+        if shelter is None:
+            raise error(web.HTTPNotFound, f"no shelter {shelter_id}")
+        rerouted = await _reroute(conn, shelter_id, sent_there)
+    return _answer(shelter, rerouted)
+
+
+async def _sent_there_if_closing(
+    request: web.Request, shelter_id: str, will_be_open: bool
+) -> list[RoutedDelivery]:
+    """The pushes that sent their resident to a shelter about to close (worked out while it
+    is still open); none when it stays open or was closed already."""
+    if will_be_open:
+        return []
+    pool = request.app[POOL]
+    async with pool.acquire() as conn:
+        current = await shelter_store.shelter_by_id(conn, shelter_id)
+    if current is None or not current.open:
+        return []
+    return await reroute.sent_to_shelter(pool, request.app[ROUTES_STATE], shelter_id)
+
+
+async def _reroute(
+    conn: asyncpg.Connection, shelter_id: str, sent_there: list[RoutedDelivery]
+) -> int:
+    return await outbox_store.resend(conn, sent_there, f"re-routed: shelter {shelter_id} closed")
+
+
+def _answer(shelter: Shelter, rerouted: int) -> web.Response:
+    response = json_response(shelter.model_dump(mode="json"))
+    response.headers["X-Residents-Rerouted"] = str(rerouted)
+    return response

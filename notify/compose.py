@@ -47,12 +47,12 @@ from notify.messages import (
     load_catalogue,
 )
 
-__all__ = ["PersonalComposer"]
+__all__ = ["ROUTE_FROM_LEVEL", "PersonalComposer"]
 
 _log = logging.getLogger(__name__)
 
 #: From this level on residents are told to move, so they get their own route.
-_ROUTE_FROM_LEVEL = 3
+ROUTE_FROM_LEVEL = 3
 
 
 class PersonalComposer:
@@ -180,14 +180,14 @@ def _building_advice(alert: Alert, recipient: Recipient) -> bool:
         _wet(recipient)
         and alert.incident_id is None
         and alert.hazard in VERTICAL_HAZARDS
-        and int(alert.level) >= _ROUTE_FROM_LEVEL
+        and int(alert.level) >= ROUTE_FROM_LEVEL
     )
 
 
 def _wants_route(alert: Alert) -> bool:
     return (
         alert.incident_id is None
-        and int(alert.level) >= _ROUTE_FROM_LEVEL
+        and int(alert.level) >= ROUTE_FROM_LEVEL
         and alert.hazard in HAZARDS
     )
 
