@@ -116,9 +116,12 @@ def parse_sensor(raw: bytes | None) -> list[SensorReading]:
         raise InvalidInputError(msg)
     if raw.startswith(b'{"sensor_id"'):  # the common plain reading: validate in one pass
         try:
-            return [SensorReading.model_validate_json(raw).model_copy(update={"source": "json"})]
+            reading = SensorReading.model_validate_json(raw)
         except ValidationError:
             pass  # the full reader below gives the precise reason
+        else:  # a plain reading says nothing of its source, or says it falsely: it is JSON
+            keep = reading.source == "json"
+            return [reading if keep else reading.model_copy(update={"source": "json"})]
     return _readings_from_document(_load_json(raw))
 
 

@@ -155,6 +155,16 @@ def reason_for(raw: bytes | None) -> str:
 # --- the published FIWARE examples ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("claimed", [None, "json", "mqtt"])
+def test_a_plain_reading_is_labelled_json_whatever_it_claims(claimed: str | None) -> None:
+    body = {"sensor_id": "rain-1", "kind": "rain_rate", "value": 12.5,
+            "observed_at": "2026-08-01T00:00:00+09:00"}  # fmt: skip
+    if claimed is not None:
+        body["source"] = claimed
+    [reading] = parse_sensor(json.dumps(body).encode())
+    assert (reading.sensor_id, reading.value, reading.source) == ("rain-1", 12.5, "json")
+
+
 def test_every_published_observation_example_is_covered() -> None:
     published = {
         f"{folder}/{path.name}"
