@@ -27,6 +27,7 @@ from disaster.alert_rules import load_rulebook
 from disaster.app import create_app
 from disaster.health import HealthBoard
 from disaster.ingress import BrokerWatch, IngressPublisher
+from disaster.retention import run_retention
 from disaster.route_api import LiveRoutes
 from disaster.rules import AlertIssuer
 from disaster.settings import Settings, parse_mqtt_url
@@ -196,7 +197,8 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
             running.tasks += await stack.enter_async_context(
                 _delivery_workers(settings, pool, producer)
             )
-        if role in ("all", "web"):
+        if role in ("all", "web"):  # the web role is where residents give their locations
+            running.tasks.append(asyncio.create_task(run_retention(pool), name="retention"))
             runner = web.AppRunner(
                 create_app(settings, health=running.health),
                 shutdown_timeout=2.0,
