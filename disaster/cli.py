@@ -13,12 +13,13 @@ import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from disaster import area_store, incident_store, operator_store, shelter_store, webhook_store
+from disaster import area_store, operator_store, shelter_store, webhook_store
 from disaster._pg import connect
 from disaster.buildings_cli import import_buildings_command
 from disaster.demo import run_demo
@@ -27,13 +28,12 @@ from disaster.domain.shelter import HAZARDS, Shelter
 from disaster.drill.cli import add_drill_parser, drill_command
 from disaster.embedded import embedded_stack
 from disaster.generated_city import load_generated_city
+from disaster.route_api import LiveRoutes, NoCityError, hazard_and_deadline
 from disaster.services import ROLES, Role, Running, migrate, running_services
 from disaster.settings import Settings, load_settings
 from evac.areas import areas_from_geojson
 from evac.city import import_osm
-from evac.graph import load_graph
 from evac.profiles import PROFILES
-from evac.router import LiveRouter
 from evac.shelters import shelters_from_file
 from ingest.inspect import inspect_input
 from notify.ssrf import EndpointPolicy, UnsafeURLError, check_url
@@ -77,7 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     way = commands.add_parser("route", help="a resident's route to a shelter, now")
     way.add_argument("--from", dest="origin", required=True, help="LAT,LON in degrees")
     way.add_argument("--profile", default="walk", choices=sorted(PROFILES))
-    way.add_argument("--hazard", default="flood", choices=HAZARDS)
+    way.add_argument("--hazard", choices=HAZARDS, help="default: the alert's, else flood")
+    way.add_argument(
+        "--alert", help="an alert id: its deadline (water expected) applies, as in its pushes"
+    )
     operator = commands.add_parser("operator", help="HQ operator accounts")
     operator_commands = operator.add_subparsers(dest="operator_command", required=True)
     add_op = operator_commands.add_parser(
@@ -127,7 +130,7 @@ def _command(settings: Settings, args: argparse.Namespace) -> Coroutine[Any, Any
     commands: dict[str, Callable[[], Coroutine[Any, Any, int]]] = {
         "migrate": lambda: _migrate(settings),
         "city": lambda: _city(settings, args),
-        "route": lambda: _route(settings, args.origin, args.profile, args.hazard),
+        "route": lambda: _route(settings, args),
         "serve": lambda: _serve(settings, args.role),
         "demo": lambda: _demo(settings, args),
         "webhook": lambda: _webhook(settings, args),
@@ -213,25 +216,36 @@ async def _city(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _route(settings: Settings, origin: str, profile: str, hazard: str) -> int:
-    """Print the route answer as JSON (exit 1 when there is no route, with the reason)."""
+async def _route(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the route answer as JSON (exit 1 when there is no route, with the reason).
+
+    The router is caught up as ``GET /api/v1/route`` catches up its own (shelters, closures,
+    refuges: ``disaster.route_api.LiveRoutes``), and ``--alert`` applies the alert's deadline
+    the same way, so the command and the API give the same answer.
+    """
     try:
-        lat, lon = (float(v) for v in origin.split(","))
+        lat, lon = (float(v) for v in args.origin.split(","))
         point = GeoPoint(lat=lat, lon=lon)
     except ValueError:
         print("disaster: --from must be LAT,LON in degrees", file=sys.stderr)
         return 2
-    if not settings.graph_path.exists():
-        print(f"disaster: no city loaded ({settings.graph_path}): run `disaster city import` "
-              "or `disaster city generate`", file=sys.stderr)  # fmt: skip
-        return 1
+    try:
+        alert_id = None if args.alert is None else uuid.UUID(args.alert)
+    except ValueError:
+        print("disaster: --alert must be an alert id (a UUID)", file=sys.stderr)
+        return 2
     async with _database(settings) as conn:
-        shelters = await shelter_store.all_shelters(conn)
-        closures, _ = await incident_store.closures_written_since(conn, None)
-    router = LiveRouter(load_graph(settings.graph_path), shelters)
-    for closure in closures:
-        router.apply(closure)
-    answer = router.route(point, profile, hazard)  # type: ignore[arg-type]
+        try:
+            router = await LiveRoutes(settings).caught_up(conn)
+            now = datetime.now(UTC)
+            hazard, deadline_s = await hazard_and_deadline(conn, alert_id, args.hazard, now)
+        except NoCityError as exc:
+            print(f"disaster: {exc}", file=sys.stderr)
+            return 1
+        except (LookupError, ValueError) as exc:
+            print(f"disaster: {exc}", file=sys.stderr)
+            return 2
+    answer = router.route(point, args.profile, hazard, deadline_s=deadline_s)  # type: ignore[arg-type]
     print(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
     return 0 if answer.reason is None else 1
 

@@ -369,10 +369,12 @@ def _ingest_paths() -> dict[str, Any]:
         },
         "/api/v1/route": {"get": {
             "summary": "A resident's way to the nearest open shelter fit for the hazard, "
-                       "on the roads as they are now (closures applied)",
-            "parameters": _query("from", "profile", "hazard"),
+                       "on the roads as they are now (closures applied); with `alert`, that "
+                       "alert's hazard and the time until its water, when known: a shelter "
+                       "further than that also brings a building to go up in (`refuge`)",
+            "parameters": _query("from", "profile", "hazard", "alert"),
             "responses": {"200": _json(_ref("RouteAnswer"), "The route, or why there is none"),
-                          "400": _ERROR, "503": _ERROR}}},
+                          "400": _ERROR, "404": _ERROR, "503": _ERROR}}},
         "/api/v1/events": {"get": {
             "summary": "Hazard events of every stream",
             "parameters": _query("kind", "since", "until", "limit"), "responses": listing}},

@@ -7,6 +7,7 @@ Closures apply in place: only the part of each tree they touch is recomputed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -107,8 +108,13 @@ class LiveRouter:
         """Return the way from ``origin`` to the nearest fit shelter, or why there is none.
 
         When there is none, or it takes longer than ``deadline_s`` (the time until the water
-        arrives, when known), the answer also names the nearest building to go up in.
+        arrives, when known), the answer also names the nearest building to go up in. A
+        deadline must be a number of seconds >= 0: a wrong one would silently change whom the
+        answer sends upstairs instead of to a shelter.
         """
+        if deadline_s is not None and not (math.isfinite(deadline_s) and deadline_s >= 0):
+            msg = f"deadline_s must be a finite number of seconds >= 0, not {deadline_s!r}"
+            raise ValueError(msg)
         answer = self._to_shelter(origin, profile, hazard)
         late = deadline_s is not None and (answer.minutes or 0.0) * 60 > deadline_s
         if (answer.reason is not None or late) and hazard in VERTICAL_HAZARDS:

@@ -2,7 +2,9 @@
 
 - Pattern C (level 3 and up, for a hazard the solver knows): the resident's own route, by the
   profile their needs call for, from where they are (current location, else home, else work);
-  when no shelter can be reached, the vertical-evacuation advice.
+  when no shelter can be reached, or none before the water the alert expects
+  (``disaster.water_deadline``) while a building to go up in can be, the vertical-evacuation
+  advice. With a route, the full text also gives the expected depth at their building.
 - Pattern D (an alert about an incident): what happened, how far from them, what to avoid.
 - Pattern E (water expected at the building they are in, per the city model, and no route to
   give): the expected depth there and the floor to go up to.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -29,6 +31,7 @@ from disaster.domain.geo import distance_m
 from disaster.domain.resident import profile_for
 from disaster.domain.shelter import HAZARDS
 from disaster.route_api import LiveRoutes, NoCityError
+from disaster.water_deadline import alert_water_expected_at, seconds_left
 from evac.refuge import VERTICAL_HAZARDS, safe_floor
 from evac.router import LiveRouter
 from notify.delivery import Recipient
@@ -70,16 +73,23 @@ class PersonalComposer:
         self._public_url = public_url.rstrip("/")
         self._catalogue = catalogue or load_catalogue()
         self._incidents: dict[uuid.UUID, dict[str, Any] | None] = {}
+        self._water_at: dict[uuid.UUID, datetime | None] = {}
 
     async def prepare(self, alerts: list[Alert]) -> LiveRouter | None:
-        """Catch up once per batch: the router (closures, shelters) and the incidents named."""
+        """Catch up once per batch: the router (closures, shelters), the incidents named and
+        when each routed alert expects the water (read once per alert: it never changes)."""
         for alert in alerts:
             if alert.incident_id is not None and alert.incident_id not in self._incidents:
                 async with self._pool.acquire() as conn:
                     found = await incident_store.incident_by_id(conn, alert.incident_id)
                 self._incidents[alert.incident_id] = found
-        if self._routes is None or not any(_wants_route(a) for a in alerts):
+        routed = [a for a in alerts if _wants_route(a)]
+        if self._routes is None or not routed:
             return None
+        for alert in routed:
+            if alert.id not in self._water_at:
+                async with self._pool.acquire() as conn:
+                    self._water_at[alert.id] = await alert_water_expected_at(conn, alert)
         try:
             return await self._routes.router(self._pool)
         except NoCityError:
@@ -141,24 +151,32 @@ class PersonalComposer:
     def _route(
         self, router: LiveRouter, alert: Alert, recipient: Recipient
     ) -> RouteFacts | NoRouteFacts:
+        """The resident's way out. A shelter beyond the deadline with a refuge in reach gives
+        the refuge ("too late" for the shelter); with no refuge in reach the shelter route is
+        still the best advice there is, and it is given."""
         assert recipient.location is not None
         profile = profile_for(list(recipient.needs))
-        answer = router.route(recipient.location, profile, alert.hazard)  # type: ignore[arg-type]
-        if answer.reason is not None or answer.shelter_name is None:
-            refuge = answer.refuge
+        deadline_s = seconds_left(self._water_at.get(alert.id), datetime.now(UTC))
+        answer = router.route(recipient.location, profile, alert.hazard, deadline_s=deadline_s)  # type: ignore[arg-type]
+        refuge = answer.refuge
+        if answer.reason is not None or answer.shelter_name is None or refuge is not None:
+            reason = "too_late" if answer.reason is None else _no_route_code(answer.reason)
             return NoRouteFacts(
-                reason=_no_route_code(answer.reason or ""),
+                reason=reason,
                 refuge_name=refuge.name if refuge else None,
                 safe_floor=refuge.safe_floor if refuge else None,
             )
         origin = recipient.location
         link = (
             f"{self._public_url}/resident/#route?from={origin.lat:.5f},{origin.lon:.5f}"
-            f"&profile={profile}&hazard={alert.hazard}"
+            f"&profile={profile}&hazard={alert.hazard}&alert={alert.id}"
         )
+        depth = recipient.depth_m
+        building = BuildingFacts(depth, safe_floor(depth)) if depth and depth > 0 else None
         return RouteFacts(
-            answer.shelter_name, answer.distance_m or 0.0, answer.minutes or 0.0, link, profile
-        )
+            answer.shelter_name, answer.distance_m or 0.0, answer.minutes or 0.0, link, profile,
+            building=building,
+        )  # fmt: skip
 
     def _incident_facts(self, incident: dict[str, Any], recipient: Recipient) -> IncidentFacts:
         where = GeoPoint.model_validate(incident["location"])

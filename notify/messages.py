@@ -140,13 +140,19 @@ class AlertFacts:
 
 @dataclass(frozen=True)
 class RouteFacts:
-    """The resident's own way to a shelter; ``profile`` is walk, slow_walk, wheelchair or car."""
+    """The resident's own way to a shelter; ``profile`` is walk, slow_walk, wheelchair or car.
+
+    ``building`` is the water expected at the building they are in, when the city model knows
+    it: the full text then says how deep and which floor to go up to should they not get away
+    in time (the lock-screen body keeps to the route).
+    """
 
     shelter_name: str
     distance_m: float
     minutes: float
     map_url: str
     profile: str = "walk"
+    building: BuildingFacts | None = None
 
     def __post_init__(self) -> None:
         _require_finite(self.distance_m, "distance_m")
@@ -304,6 +310,7 @@ def _schema() -> dict[str, frozenset[str]]:
         "body.building_dry": {"building"},
         "full.alert": {"time", "area", "level", "level_name", "hazard", "action"},
         "full.route": {"shelter", "distance", "minutes", "profile", "map_url"},
+        "full.route_depth": {"building", "depth", "floor"},
         "full.noroute": {"reason"},
         "full.incident": {"time", "kind", "place", "distance", "advice"},
         "full.incident_avoid": {"avoid"},
@@ -648,7 +655,24 @@ def _route_draft(alert: AlertFacts, route: RouteFacts, texts: _Texts) -> _Draft:
     body = texts.line("body.route", ("shelter",), action=texts.get(f"action.{alert.level}"),
                       **values)  # fmt: skip
     full = texts.text("full.route", map_url=route.map_url, **values)
-    return _with(_alert_draft(alert, texts, "C"), body, (full,), route.map_url)
+    extra = (full, *_depth_lines(route.building, texts))
+    return _with(_alert_draft(alert, texts, "C"), body, extra, route.map_url)
+
+
+def _depth_lines(building: BuildingFacts | None, texts: _Texts) -> tuple[str, ...]:
+    """The water expected where the resident is, for the full text under a route: none when
+    the model expects none there (a dry building needs no words next to a route)."""
+    if building is None or building.depth_m <= 0:
+        return ()
+    return (texts.text("full.route_depth", **_building_values(building, texts)),)
+
+
+def _building_values(building: BuildingFacts, texts: _Texts) -> dict[str, str]:
+    return {
+        "building": building.building_name or texts.get("building.home"),
+        "depth": texts.text("unit.depth", value=f"{building.depth_m:.1f}"),
+        "floor": texts.floor(building.safe_floor),
+    }
 
 
 def _no_route_draft(alert: AlertFacts, advice: NoRouteFacts, texts: _Texts) -> _Draft:
@@ -709,8 +733,7 @@ def _building_draft(alert: AlertFacts, building: BuildingFacts, texts: _Texts) -
     if building.depth_m <= 0:
         body = texts.line("body.building_dry", free, building=name)
         return _with(_alert_draft(alert, texts, "E"), body, (body.render(),))
-    values = {"building": name, "depth": texts.text("unit.depth", value=f"{building.depth_m:.1f}"),
-              "floor": texts.floor(building.safe_floor)}  # fmt: skip
+    values = _building_values(building, texts)
     body = texts.line("body.building", free, **values)
     return _with(_alert_draft(alert, texts, "E"), body, (texts.text("full.building", **values),))
 

@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,7 +19,9 @@ import shapely
 from aiokafka import AIOKafkaConsumer
 from hypothesis import strategies as st
 
-from disaster.domain import PolygonArea, Station, Thresholds
+from disaster import store
+from disaster.domain import Alert, PolygonArea, RiverStage, RiverStageEvent, Station, Thresholds
+from disaster.rules import alert_for_event
 from disaster.settings import Settings
 from evac.city import make_town, town_shelters
 
@@ -68,6 +71,27 @@ def make_station(
         area=area,
         projection_horizon_min=horizon_min,
     )
+
+
+async def projected_flood_alert(
+    conn: asyncpg.Connection, area: PolygonArea, minutes: float
+) -> Alert:
+    """Store a gauge watching ``area`` and its reading, just taken, projected to reach
+    氾濫危険水位 in ``minutes``; return the alert the packaged rules issue for it (not stored:
+    the caller issues it). Its deadline is what ``disaster.water_deadline`` reads."""
+    station = make_station(area)
+    await store.upsert_station(conn, station)
+    now = datetime.now(UTC)
+    event = RiverStageEvent(
+        id=uuid.uuid4(), observed_at=now, area_name=station.area_name, area=area,
+        station_id=station.id, station_name=station.name, level_m=3.9, stage=RiverStage.DANGER,
+        previous_stage=RiverStage.EVACUATION, projected_minutes=minutes,
+    )  # fmt: skip
+    await store.insert_hazard_event(conn, event)
+    alert = alert_for_event(event, issued_at=now)
+    assert alert is not None
+    assert alert.status == "issued"
+    return alert
 
 
 async def run_cli(*args: str, env: dict[str, str], timeout_s: float = 60.0) -> tuple[int, str, str]:

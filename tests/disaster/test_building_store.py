@@ -5,27 +5,34 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import numpy as np
 import pytest
+import shapely
 from shapely.geometry import Polygon, shape
 
 from disaster import building_store, damage_store
 from disaster._pg import connect
 from disaster.buildings_cli import import_buildings, import_buildings_command
-from disaster.domain import InvalidInputError
+from disaster.domain import GeoPoint, InvalidInputError
+from disaster.domain.roads import RoadClosure
 from disaster.services import migrate
 from disaster.settings import Settings, load_settings
 from evac.buildings import Building, FloodRisk, iter_buildings
-from evac.city import make_town
+from evac.city import make_town, town_shelters
+from evac.generate import generate_town
 from evac.generate_buildings import generate_buildings, write_citygml
 from evac.graph import haversine_m, load_graph
+from evac.refuge import Refuge
+from evac.router import LiveRouter
 
 PLATEAU = Path(__file__).resolve().parents[3] / "shared" / "data" / "plateau"
 BLDG = PLATEAU / "64413325_bldg_6697_op.gml"
 TALL = "bldg_e9cf094c-590b-4e4f-838a-29ddabe63025"  # 21.8 m, L2 depth 2.999 m
+TOWN = generate_town(0)
 
 
 @pytest.fixture
@@ -143,6 +150,55 @@ async def test_damaged_buildings_are_no_refuges_for_the_damage_window(
     count, newest = await damage_store.damage_mark(conn)
     assert count == 2  # the two real ones inside the window: what the live router watches
     assert newest is not None
+
+
+def _island_origin() -> GeoPoint:
+    """South of the generated town's river, away from its flood shelters (tests/evac)."""
+    lat = float(shapely.get_coordinates(TOWN.river.exterior)[:, 1].min()) - 0.002
+    return GeoPoint(lat=lat, lon=float(np.median(TOWN.graph.node_lon)))
+
+
+def _island_router(origin: GeoPoint) -> LiveRouter:
+    """The town's router with a ring of flooded roads around ``origin``: no shelter is
+    reachable from it, so the answer is a building to go up in, if any."""
+    centre = shapely.Point(origin.lon, origin.lat)
+    ring = centre.buffer(0.0015).difference(centre.buffer(0.0012))
+    router = LiveRouter(TOWN.graph, town_shelters(TOWN))
+    moat = RoadClosure(id="moat", source="incident", source_id="t", reason="flooded",
+                       geometry=shapely.geometry.mapping(ring), active=True,
+                       changed_at=datetime.now(UTC))  # fmt: skip
+    assert router.apply(moat) > 0
+    return router
+
+
+async def test_a_private_building_is_no_refuge_unless_designated(conn: asyncpg.Connection) -> None:
+    """Issue 8: a refuge must be public or designated. A tall block of flats (usage 411,
+    housing) nearer than anything else is never offered on the routing path, however tall;
+    designated by the municipality, it is; and its designation withdrawn, it is not again."""
+    origin = _island_origin()
+    tower = _square("tower", origin.lon - 0.0005, origin.lat, size=0.0001, storeys=14)
+    flats = _square("flats", origin.lon + 0.0002, origin.lat, size=0.0001, storeys=6)
+    assert not tower.public  # usage 411: housing
+    assert not flats.public
+    await building_store.upsert_buildings(conn, [tower, flats])
+    router = _island_router(origin)
+
+    def refuge_of(refuges: list[Refuge]) -> str | None:
+        router.set_refuges(refuges)
+        answer = router.route(origin, "walk", "flood")
+        assert answer.reason is not None  # cut off: the refuge is the whole advice
+        return None if answer.refuge is None else answer.refuge.building_id
+
+    stored = await building_store.buildings_by_ids(conn, ["flats", "tower"])
+    everything = [Refuge(b.id, b.id, b.lon, b.lat, -1, b.storeys or 0) for b in stored]
+    assert refuge_of(everything) == "tower"  # were private buildings let in, it would be chosen
+    assert await building_store.refuges(conn) == []
+    assert refuge_of(await building_store.refuges(conn)) is None
+    assert await building_store.set_refuge_designated(conn, "flats", designated=True)
+    assert [r.id for r in await building_store.refuges(conn)] == ["flats"]
+    assert refuge_of(await building_store.refuges(conn)) == "flats"
+    assert await building_store.set_refuge_designated(conn, "flats", designated=False)
+    assert refuge_of(await building_store.refuges(conn)) is None
 
 
 async def test_nearest_nodes_must_match(conn: asyncpg.Connection) -> None:

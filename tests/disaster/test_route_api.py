@@ -13,12 +13,13 @@ from pathlib import Path
 import aiohttp
 import shapely
 
-from disaster import building_store, incident_store
+from disaster import building_store, incident_store, store
+from disaster.domain import Alert
 from disaster.domain.roads import RoadClosure
 from disaster.services import Running
 from disaster.settings import Settings
 from evac.buildings import Building
-from tests.support import load_town, run_cli, wait_until
+from tests.support import load_town, projected_flood_alert, run_cli, square, wait_until
 
 M_LAT = 1 / 111_195.0  # degrees of latitude per metre
 
@@ -221,3 +222,101 @@ async def _resolved(running: Running, incident_id: str) -> bool:
     async with running.pool.acquire() as conn:
         found = await incident_store.incident_by_id(conn, uuid.UUID(incident_id))
     return found is not None and found["status"] == "resolved"
+
+
+async def _answer(http: aiohttp.ClientSession, params: dict[str, str]) -> dict:
+    async with http.get("/api/v1/route", params=params) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()  # type: ignore[no-any-return]
+
+
+async def _alerts_and_refuge(
+    running: Running, params: dict[str, str]
+) -> tuple[Alert, Alert, Building]:
+    """Two issued flood alerts over the query's start, from gauges projected to reach
+    氾濫危険水位 in 1 and in 120 minutes, and a public building 36 m from the start."""
+    lat, lon = (float(v) for v in params["from"].split(","))
+    refuge = _block(params, 30, 20, storeys=5, name="第三避難ビル")
+    alerts = []
+    async with running.pool.acquire() as conn:
+        await building_store.upsert_buildings(conn, [refuge])
+        for minutes in (1, 120):
+            alert = await projected_flood_alert(conn, square(lon - 0.01, lat - 0.01, 0.02), minutes)
+            await store.insert_alert(conn, alert)
+            alerts.append(alert)
+    return alerts[0], alerts[1], refuge
+
+
+async def _retire(running: Running, building: Building) -> None:
+    """Make a test's refuge an ordinary house again, so later tests at the same start find
+    the refuges they placed (a re-import is how a building changes; none is ever deleted)."""
+    async with running.pool.acquire() as conn:
+        await building_store.upsert_buildings(conn, [replace(building, usage="411")])
+
+
+async def test_an_alert_expecting_the_water_before_the_shelter_adds_a_building_to_go_up_in(
+    running: Running, settings: Settings, http: aiohttp.ClientSession
+) -> None:
+    """``alert=`` (as a pattern C link carries it) applies the alert's deadline: the gauge
+    reaches 氾濫危険水位 in a minute, the shelter is further, so a building to go up in comes
+    with the route; with two hours to go, the answer is the plain route."""
+    params = await load_town(settings, http)
+    soon, later, refuge = await _alerts_and_refuge(running, params)
+    try:
+        plain = await _answer(http, params)
+        assert plain["reason"] is None
+        assert plain["refuge"] is None
+        assert plain["minutes"] > 2  # more than the minute the gauge leaves
+        hurried = await _answer(http, {**params, "alert": str(soon.id)})
+        assert hurried["shelter_id"] == plain["shelter_id"]  # still named ...
+        assert hurried["refuge"] is not None  # ... with the building that is in reach
+        assert hurried["refuge"]["minutes"] < hurried["minutes"]
+        no_hazard = {k: v for k, v in params.items() if k != "hazard"}
+        assert await _answer(http, {**no_hazard, "alert": str(soon.id)}) == hurried  # its hazard
+        assert await _answer(http, {**params, "alert": str(later.id)}) == plain
+    finally:
+        await _retire(running, refuge)
+
+
+async def test_bad_alerts_on_a_route_request_are_refused(
+    running: Running, http: aiohttp.ClientSession
+) -> None:
+    params = {"from": "35.5,140.0"}
+    async with running.pool.acquire() as conn:
+        alert = await projected_flood_alert(conn, square(139.99, 35.49, 0.02), 1)
+        await store.insert_alert(conn, alert)
+    for query, status, reason in (
+        ({"alert": "soon"}, 400, "alert must be an alert id (a UUID)"),
+        ({"alert": str(uuid.uuid4())}, 404, "no alert"),
+        ({"alert": str(alert.id), "hazard": "tsunami"}, 400, "is not the alert's (flood)"),
+    ):
+        async with http.get("/api/v1/route", params={**params, **query}) as resp:
+            assert resp.status == status
+            assert reason in (await resp.json())["reason"]
+
+
+async def test_the_route_command_answers_as_the_api_does(
+    running: Running, settings: Settings, http: aiohttp.ClientSession
+) -> None:
+    """Same city, shelters, closures and refuges, same deadline from ``--alert``: the same
+    answer, refuge included (the command once left the refuges out)."""
+    params = await load_town(settings, http)
+    soon, _, refuge = await _alerts_and_refuge(running, params)
+    env = {**os.environ, "DISASTER_DATABASE_URL": settings.database_url or "",
+           "DISASTER_STATE_DIR": str(settings.state_dir)}  # fmt: skip
+    try:
+        for cli, api in (([], {}), (["--alert", str(soon.id)], {"alert": str(soon.id)})):
+            code, out, err = await run_cli("route", "--from", params["from"], *cli, env=env)
+            assert code == 0, err
+            assert json.loads(out) == await _answer(http, {**params, **api})
+        assert json.loads(out)["refuge"] is not None
+        code, _, err = await run_cli("route", "--from", params["from"], "--alert", "x", env=env)
+        assert (code, err.strip()) == (2, "disaster: --alert must be an alert id (a UUID)")
+        code, _, err = await run_cli(
+            "route", "--from", params["from"], "--alert", str(soon.id), "--hazard", "tsunami",
+            env=env,
+        )  # fmt: skip
+        assert code == 2
+        assert "is not the alert's (flood)" in err
+    finally:
+        await _retire(running, refuge)

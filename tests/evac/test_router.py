@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 import shapely
 
 from disaster.domain import GeoPoint
@@ -177,3 +178,20 @@ def test_a_shelter_too_far_for_the_time_left_adds_a_building_to_go_up_in() -> No
     assert hurried.shelter_id == relaxed.shelter_id  # the shelter is still named ...
     assert hurried.refuge is not None  # ... and the building near enough to reach in time
     assert hurried.refuge.minutes < relaxed.minutes  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_a_deadline_must_be_a_time(bad: float) -> None:
+    with pytest.raises(ValueError, match="deadline_s must be a finite number of seconds >= 0"):
+        _router().route(_south_of_river(), "walk", "flood", deadline_s=bad)
+
+
+def test_a_deadline_already_passed_sends_everyone_within_reach_of_a_building_up() -> None:
+    origin = _south_of_river()
+    router = _router()
+    router.set_refuges([Refuge("near", "第二中学校", origin.lon, origin.lat + 0.0002, -1,
+                               floors=5, flood_depth_m=1.0)])  # fmt: skip
+    answer = router.route(origin, "walk", "flood", deadline_s=0)
+    assert answer.reason is None
+    assert answer.refuge is not None
+    assert router.route(origin, "walk", "flood", deadline_s=24 * 3600).refuge is None

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from disaster.services import migrate
 from disaster.settings import Settings
 from evac.buildings import Building, FloodRisk
 from tests.notify.push_service import PushService
-from tests.support import load_town, run_cli, square, wait_until
+from tests.support import load_town, projected_flood_alert, run_cli, square, wait_until
 
 
 @pytest.fixture
@@ -267,6 +269,62 @@ async def test_pattern_c_gives_each_resident_their_own_route_by_their_needs(
         assert payload["pattern"] == "C"
         assert route["shelter_name"] in payload["full_text"]
         assert f"profile={profile}" in payload["url"]
+
+
+def _building(lon: float, lat: float, east_m: float, north_m: float, **fields: object) -> Building:
+    """A 10 m square building centred ``east_m``/``north_m`` from (lon, lat)."""
+    m_lat = 1 / 111_195.0
+    m_lon = m_lat / math.cos(math.radians(lat))
+    x, y = lon + east_m * m_lon, lat + north_m * m_lat
+    square_ = shapely.box(x - 5 * m_lon, y - 5 * m_lat, x + 5 * m_lon, y + 5 * m_lat)
+    return Building(id=f"bldg_{uuid.uuid4().hex[:8]}", footprint=square_, height_m=None,
+                    source="test", **fields)  # type: ignore[arg-type]  # fmt: skip
+
+
+async def test_pattern_c_sends_residents_up_when_the_water_comes_before_the_shelter(
+    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    producer: AIOKafkaProducer, settings: Settings,
+) -> None:  # fmt: skip
+    """The gauge reaches 氾濫危険水位 in a minute and the shelter is further: the push names a
+    building to go up in (the one the route API names for the alert) instead of the route.
+    With two hours to go the route is given, and since the resident's house is expected to
+    flood 1.2 m deep, its full text says so and which floor to go up to."""
+    params = await load_town(settings, http)
+    lat, lon = (float(v) for v in params["from"].split(","))
+    risk = FloodRisk(river="新川", rank=2, depth_m=1.2, scale="L2")
+    house = _building(lon, lat, 0, 0, usage="411", storeys=2, flood_risks=(risk,))
+    hall = _building(lon, lat, 30, 20, usage="421", storeys=5, name="第三避難ビル")
+    async with pool.acquire() as conn:
+        await building_store.upsert_buildings(conn, [house, hall])
+        soon, later = [await projected_flood_alert(conn, square(lon - 0.01, lat - 0.01, 0.02), m)
+                       for m in (1, 120)]  # fmt: skip
+    try:
+        _, endpoint = await _resident(http, service, lon, lat, language="en")
+        for alert in (soon, later):
+            await _issue(pool, producer, alert)
+        await service.wait_until(lambda: len(service.received(endpoint)) >= 2)
+        got = {
+            p["alert_id"]: p
+            for p in map(json.loads, (r.plaintext for r in service.received(endpoint)))
+        }
+        async with http.get("/api/v1/route", params={**params, "alert": str(soon.id)}) as resp:
+            refuge = (await resp.json())["refuge"]
+        up, route = got[str(soon.id)], got[str(later.id)]
+        assert up["pattern"] == route["pattern"] == "C"
+        floor, name = refuge["safe_floor"], refuge["name"]
+        assert (
+            up["body"]
+            == f"Do not go out: too dangerous. Go up to floor {floor} or higher in {name} nearby."
+        )
+        assert "Going to a shelter now is more dangerous than staying." in up["full_text"]
+        assert up["url"] is None
+        assert f"alert={later.id}" in route["url"]  # the map asks the API with the deadline
+        assert route["body"].startswith("Leave danger areas now. Go to ")
+        assert "Expected flood depth near your home: 1.2 m." in route["full_text"]
+        assert "go up to floor 2 or higher" in route["full_text"]
+    finally:  # the hall stops being a refuge for the tests after this one at the same start
+        async with pool.acquire() as conn:
+            await building_store.upsert_buildings(conn, [replace(hall, usage="411")])
 
 
 async def _report(http: aiohttp.ClientSession, lon: float, lat: float, severity: str) -> None:

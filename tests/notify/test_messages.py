@@ -78,6 +78,8 @@ def _every_message(alert: AlertFacts, language: str, name: str) -> list[Message]
     return [
         compose_alert(alert, language, CATALOGUE),
         compose_pattern_c(alert, _route(name), language, CATALOGUE),
+        compose_pattern_c(alert, _route(name, building=BuildingFacts(2.4, 3, name)), language,
+                          CATALOGUE),
         compose_pattern_c(alert, NoRouteFacts("too_late", name, 3), language, CATALOGUE),
         compose_pattern_c(alert, NoRouteFacts("no_shelter", name, None), language, CATALOGUE),
         compose_pattern_c(alert, NoRouteFacts("roads_blocked", None, 3), language, CATALOGUE),
@@ -253,6 +255,31 @@ def test_pattern_c_gives_the_route_and_the_map() -> None:
     assert "地図：https://city.example.jp/map?r=1" in message.full_text
     english = compose_pattern_c(_alert(), _route(profile="wheelchair"), "en", CATALOGUE)
     assert "Go to ○○小学校: 1.2 km, about 15 min by wheelchair." in english.body
+
+
+@pytest.mark.parametrize(
+    ("language", "depth_line"),
+    [("ja", "ご自宅付近の想定浸水深：1.2m。避難が間に合わない場合は2階以上へ。"),
+     ("ja-easy", "あなたの 家（いえ）の あたりは 水（みず）の 深（ふか）さが 1.2メートルに "
+                 "なるかも しれません。逃（に）げるのが 間（ま）に 合（あ）わないときは "
+                 "2階（かい）か もっと 上（うえ）へ 行（い）って ください。"),
+     ("en", "Expected flood depth near your home: 1.2 m. If you cannot get there in time, "
+            "go up to floor 2 or higher.")],
+)  # fmt: skip
+def test_pattern_c_with_a_route_also_tells_the_depth_at_home(
+    language: str, depth_line: str
+) -> None:
+    """Issue 8: the route stays the advice (title, body and map as without a depth), and the
+    full text says, right under the route, how deep the water is expected where the resident
+    is and which floor to go up to should they not get away in time."""
+    plain = compose_pattern_c(_alert(), _route(), language, CATALOGUE)
+    wet = compose_pattern_c(_alert(), _route(building=BuildingFacts(1.2, 2)), language, CATALOGUE)
+    assert (wet.title, wet.body, wet.url) == (plain.title, plain.body, plain.url)
+    lines = plain.full_text.splitlines()
+    after = next(i for i, line in enumerate(lines) if "https://city.example.jp/map" in line) + 1
+    assert wet.full_text.splitlines() == [*lines[:after], depth_line, *lines[after:]]
+    dry = compose_pattern_c(_alert(), _route(building=BuildingFacts(0.0, 1)), language, CATALOGUE)
+    assert dry.full_text == plain.full_text  # nothing to say about a dry building by a route
 
 
 @pytest.mark.parametrize(
