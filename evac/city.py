@@ -18,8 +18,18 @@ __all__ = ["import_osm", "make_town", "town_shelters"]
 
 
 def import_osm(source: Path, target: Path) -> RoadGraph:
-    """Read an OSM XML or PBF extract and write its road graph to ``target``."""
+    """Read an OSM XML or PBF extract and write its road graph to ``target``.
+
+    Raises
+    ------
+    ValueError
+        The file is unreadable (see :func:`evac.osm.graph_from_osm`) or holds no road anyone
+        may use; ``target`` is then left as it was, so a wrong file never replaces a city.
+    """
     graph = graph_from_osm(source)
+    if graph.n_edges == 0:
+        msg = f"no roads in {source}: no highway way usable on foot or by car"
+        raise ValueError(msg)
     target.parent.mkdir(parents=True, exist_ok=True)
     save_graph(graph, target)
     return graph

@@ -86,16 +86,27 @@ def _crossing_resident(router: LiveRouter) -> tuple[GeoPoint, int]:
     raise AssertionError(msg)
 
 
+def _segment(edge: int) -> frozenset[int]:
+    """An edge's two end nodes: both directions of a bridge are one bridge."""
+    return frozenset((int(TOWN.graph.edge_source()[edge]), int(TOWN.graph.indices[edge])))
+
+
 def test_closing_the_bridge_used_sends_the_route_over_another_and_reopening_restores_it() -> None:
     router = _router()
     origin, bridge = _crossing_resident(router)
     before = router.route(origin, "walk", "flood")
-    router.apply(_bridge_closure(bridge, "c1"))
+    assert router.apply(_bridge_closure(bridge, "c1")) == 2  # the bridge, both directions
     after = router.route(origin, "walk", "flood")
-    assert after != before
-    if after.reason is None:
-        assert bridge not in _edges_on_route(router, origin, "walk", "flood")
-        assert after.minutes >= before.minutes
+    assert after.reason is None, after.reason
+    assert "flood" in next(s for s in SHELTERS if s.id == after.shelter_id).hazards
+    used = _edges_on_route(router, origin, "walk", "flood")
+    crossed = {_segment(e) for e in used if TOWN.graph.flags[e] & BRIDGE}
+    assert crossed, "the route no longer crosses the river"
+    assert _segment(bridge) not in crossed
+    assert crossed <= {_segment(int(e)) for e in TOWN.bridges}
+    assert after.minutes is not None
+    assert before.minutes is not None
+    assert after.minutes >= before.minutes
     router.apply(_bridge_closure(bridge, "c1", active=False))
     assert router.route(origin, "walk", "flood") == before
 
