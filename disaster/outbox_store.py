@@ -223,27 +223,28 @@ async def resend(conn: asyncpg.Connection, deliveries: list[RoutedDelivery], why
     many were queued or marked."""
     if not deliveries:
         return 0
+    # One statement for both: a row being sent may be settled meanwhile, and then it is a
+    # delivered one (the update waits for that settle and reads the row as it left it).
     status = await conn.execute(
         """UPDATE deliveries d
-           SET status = 'pending', attempts = 0, next_attempt_at = now(), lease_until = NULL,
-               lease_token = NULL, delivered_at = NULL, last_error = $4
-           FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS c(alert_id, subscriber_id, channel)
-           WHERE (d.alert_id, d.subscriber_id, d.channel)
-               = (c.alert_id, c.subscriber_id, c.channel) AND d.status = 'delivered'""",
-        [d.alert_id for d in deliveries], [d.subscriber_id for d in deliveries],
-        [d.channel for d in deliveries], why,
-    )  # fmt: skip
-    queued = int(status.rsplit(" ", 1)[-1])
-    status = await conn.execute(
-        """UPDATE deliveries d SET resend = true
+           SET status = 'pending',  -- a delivered row is due again; one being sent, marked
+               attempts = CASE WHEN d.status = 'delivered' THEN 0 ELSE d.attempts END,
+               next_attempt_at = CASE WHEN d.status = 'delivered' THEN now()
+                                      ELSE d.next_attempt_at END,
+               lease_until = CASE WHEN d.status = 'delivered' THEN NULL ELSE d.lease_until END,
+               lease_token = CASE WHEN d.status = 'delivered' THEN NULL ELSE d.lease_token END,
+               delivered_at = NULL,
+               last_error = CASE WHEN d.status = 'delivered' THEN $4 ELSE d.last_error END,
+               resend = d.status <> 'delivered'
            FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS c(alert_id, subscriber_id, channel)
            WHERE (d.alert_id, d.subscriber_id, d.channel)
                = (c.alert_id, c.subscriber_id, c.channel)
-             AND d.status = 'pending' AND d.lease_token IS NOT NULL""",
+             AND (d.status = 'delivered'
+                  OR (d.status = 'pending' AND d.lease_token IS NOT NULL))""",
         [d.alert_id for d in deliveries], [d.subscriber_id for d in deliveries],
-        [d.channel for d in deliveries],
+        [d.channel for d in deliveries], why,
     )  # fmt: skip
-    marked = int(status.rsplit(" ", 1)[-1])
-    if queued:
+    count = int(status.rsplit(" ", 1)[-1])
+    if count:
         await conn.execute("SELECT pg_notify('deliveries_due', 'resend')")
-    return queued + marked
+    return count

@@ -20,10 +20,12 @@ from aiokafka import AIOKafkaProducer
 
 from disaster import operator_store
 from disaster._kafka import ensure_topics, new_producer
+from disaster._pg import create_pool
 from disaster.embedded import EmbeddedKafka, embedded_postgres_url
-from disaster.services import Running, running_services
+from disaster.services import Running, migrate, running_services
 from disaster.settings import Settings, load_settings
 from disaster.topics import COMPACTED, PARTITIONS
+from tests.notify.push_service import PushService
 from tests.support import with_database
 
 _LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -147,3 +149,38 @@ async def anonymous(running: Running) -> AsyncIterator[aiohttp.ClientSession]:
 async def pool(running: Running) -> asyncpg.Pool:
     """The service's own pool, for arranging data and checking outcomes in Postgres."""
     return running.pool
+
+
+@pytest.fixture
+async def own_database(fresh_database: object) -> str:
+    """A migrated database of the test's own, for tests whose workers must not share rows
+    with the session's service."""
+    url: str = await fresh_database()  # type: ignore[operator]
+    await migrate(url)
+    return url
+
+
+@pytest.fixture
+async def own_pool(own_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's own database."""
+    pool = await create_pool(own_database)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def own_broker(tmp_path: Path) -> AsyncIterator[EmbeddedKafka]:
+    """An embedded broker of the test's own, for tests that kill or restart it."""
+    broker = EmbeddedKafka(tmp_path / "broker")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+async def push_service() -> AsyncIterator[PushService]:
+    """A real Web Push service on 127.0.0.1 (tests/notify/push_service.py) of the test's own."""
+    service = PushService()
+    await service.start()
+    yield service
+    await service.close()

@@ -3,23 +3,11 @@ read for a broker that forgot everything (which would send every consumer back t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from disaster._kafka import new_producer
 from disaster.embedded import EmbeddedKafka
 from disaster.ingress import EPOCH_TOPIC, BrokerWatch
-
-
-@pytest.fixture
-async def own_broker(tmp_path: Path) -> AsyncIterator[EmbeddedKafka]:
-    broker = EmbeddedKafka(tmp_path / "broker")
-    broker.start()
-    yield broker
-    broker.stop()
 
 
 async def test_checks_on_a_live_broker_claim_one_epoch_and_never_report_a_change(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -20,19 +19,10 @@ from aiokafka import AIOKafkaProducer
 from disaster import outbox_store, store
 from disaster._pg import connect
 from disaster.outbox_store import RoutedDelivery, Settled
-from disaster.services import migrate
 from disaster.settings import Settings
 from tests.notify.push_service import PushService
 from tests.notify.test_delivery_flow import _alert, _issue, _resident
 from tests.support import load_town, square, wait_until
-
-
-@pytest.fixture
-async def service() -> AsyncIterator[PushService]:
-    push = PushService()
-    await push.start()
-    yield push
-    await push.close()
 
 
 async def _route(http: aiohttp.ClientSession, at: tuple[float, float]) -> dict[str, Any]:
@@ -69,9 +59,10 @@ def _text(service: PushService, endpoint: str, index: int) -> dict[str, Any]:
 
 @pytest.mark.timeout(120)
 async def test_closing_a_shelter_sends_those_sent_there_their_new_route_and_nobody_else(
-    http: aiohttp.ClientSession, service: PushService, pool: asyncpg.Pool,
+    http: aiohttp.ClientSession, push_service: PushService, pool: asyncpg.Pool,
     producer: AIOKafkaProducer, settings: Settings,
 ) -> None:  # fmt: skip
+    service = push_service
     query = await load_town(settings, http)
     lat, lon = (float(v) for v in query["from"].split(","))
     first = await _route(http, (lat, lon))
@@ -119,13 +110,11 @@ async def test_closing_a_shelter_sends_those_sent_there_their_new_route_and_nobo
 
 
 async def test_a_push_being_sent_is_queued_again_when_settled_and_a_delivered_one_at_once(
-    fresh_database: object,
+    own_database: str,
 ) -> None:
     """The outbox's side of re-routing: a delivered push is due again at once; one a worker
     is sending (composed before the closing) is due again once that worker settles it."""
-    url = await fresh_database()  # type: ignore[operator]
-    await migrate(url)
-    conn = await connect(url)
+    conn = await connect(own_database)
     try:
         sending, delivered = uuid.uuid4(), uuid.uuid4()
         await conn.executemany(

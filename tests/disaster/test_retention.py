@@ -5,24 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import asyncpg
-import pytest
 
-from disaster._pg import create_pool
 from disaster.retention import purge_expired_locations, run_retention
-from disaster.services import migrate
 from tests.support import wait_until
-
-
-@pytest.fixture
-async def pool(fresh_database: object) -> AsyncIterator[asyncpg.Pool]:
-    url = await fresh_database()  # type: ignore[operator]
-    await migrate(url)
-    own = await create_pool(url)
-    yield own
-    await own.close()
 
 
 async def _seed(pool: asyncpg.Pool) -> tuple[uuid.UUID, uuid.UUID]:
@@ -48,8 +35,9 @@ async def _places(pool: asyncpg.Pool) -> set[tuple[uuid.UUID, str]]:
 
 
 async def test_only_expired_locations_are_deleted_and_their_removal_recorded(
-    pool: asyncpg.Pool,
+    own_pool: asyncpg.Pool,
 ) -> None:
+    pool = own_pool
     gone, kept = await _seed(pool)
     async with pool.acquire() as conn:
         assert await purge_expired_locations(conn) == 1
@@ -59,7 +47,8 @@ async def test_only_expired_locations_are_deleted_and_their_removal_recorded(
     assert [tuple(r) for r in removed] == [(gone, "current")]
 
 
-async def test_the_service_purges_by_itself(pool: asyncpg.Pool) -> None:
+async def test_the_service_purges_by_itself(own_pool: asyncpg.Pool) -> None:
+    pool = own_pool
     gone, _ = await _seed(pool)
     task = asyncio.create_task(run_retention(pool, period_s=0.05))
     try:

@@ -16,7 +16,6 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,9 +27,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from disaster import store, topics
 from disaster._kafka import encode_json, new_producer
-from disaster._pg import create_pool
 from disaster.domain import Alert, AlertLevel
-from disaster.services import migrate
 from tests.notify.push_service import PushService
 from tests.support import make_station, seed_push_residents, square, wait_until
 
@@ -94,28 +91,6 @@ class _Processes:
                 await proc.wait()
 
 
-@pytest.fixture
-async def database_url(fresh_database: object) -> str:
-    url: str = await fresh_database()  # type: ignore[operator]
-    await migrate(url)
-    return url
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    own = await create_pool(database_url)
-    yield own
-    await own.close()
-
-
-@pytest.fixture
-async def push() -> AsyncIterator[PushService]:
-    service = PushService()
-    await service.start()
-    yield service
-    await service.close()
-
-
 async def _seed_residents(pool: asyncpg.Pool, push: PushService) -> list[str]:
     homes = [(36.005 + i % 20 * 1e-4, 138.005 + i // 20 * 1e-4) for i in range(RESIDENTS)]
     return await seed_push_residents(pool, push, homes)
@@ -154,8 +129,13 @@ async def _issue(pool: asyncpg.Pool, producer: AIOKafkaProducer, alert_id: str) 
 
 @pytest.mark.timeout(150)
 async def test_two_of_each_role_share_partitions_and_a_killed_one_hands_over(
-    database_url: str, pool: asyncpg.Pool, push: PushService, bootstrap: str, tmp_path: Path
+    own_database: str,
+    own_pool: asyncpg.Pool,
+    push_service: PushService,
+    bootstrap: str,
+    tmp_path: Path,
 ) -> None:
+    database_url, pool, push = own_database, own_pool, push_service
     prefix = f"scale-{uuid.uuid4().hex[:6]}"
     stations = _keys_on_every_partition(
         topics.RIVER_RAW, STATIONS_PER_PARTITION, lambda: f"scale-{uuid.uuid4().hex[:8]}"

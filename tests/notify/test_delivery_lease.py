@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,9 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from disaster import outbox_store, store
-from disaster._pg import create_pool
 from disaster.domain import Alert, AlertLevel
-from disaster.services import migrate
 from notify.delivery import DeliveryWorker, Recipient
 from notify.ssrf import EndpointPolicy
 from notify.vapid import VapidSigner, load_or_create_vapid_key
@@ -71,23 +68,6 @@ class _Stalled(DeliveryWorker):
         await asyncio.Event().wait()
 
 
-@pytest.fixture
-async def pool(fresh_database: object) -> AsyncIterator[asyncpg.Pool]:
-    url = await fresh_database()  # type: ignore[operator]
-    await migrate(url)
-    own = await create_pool(url)
-    yield own
-    await own.close()
-
-
-@pytest.fixture
-async def push() -> AsyncIterator[PushService]:
-    service = PushService()
-    await service.start()
-    yield service
-    await service.close()
-
-
 async def _rows(pool: asyncpg.Pool, alert_id: uuid.UUID) -> list[asyncpg.Record]:
     async with pool.acquire() as conn:
         return await conn.fetch(
@@ -99,8 +79,12 @@ async def _rows(pool: asyncpg.Pool, alert_id: uuid.UUID) -> list[asyncpg.Record]
 
 @pytest.mark.timeout(60)
 async def test_a_worker_that_stalled_past_its_lease_sends_nothing_more(
-    pool: asyncpg.Pool, push: PushService, producer: AIOKafkaProducer, tmp_path: Path
+    own_pool: asyncpg.Pool,
+    push_service: PushService,
+    producer: AIOKafkaProducer,
+    tmp_path: Path,
 ) -> None:
+    pool, push = own_pool, push_service
     homes = [(35.001 + i % 10 * 1e-4, 139.001 + i // 10 * 1e-4) for i in range(RESIDENTS)]
     endpoints = await seed_push_residents(pool, push, homes)
     alert = Alert(id=uuid.uuid4(), level=AlertLevel.EVACUATE, hazard="flood",
