@@ -63,9 +63,11 @@ class Localiser:
         """Return the run's id for a scenario's station, sensor or shelter id."""
         return f"{self.tag}.{scenario_id}"
 
-    def key(self, event: ScenarioEvent) -> bytes | None:
-        """Return the record key: the scenario's key made the run's own."""
-        return None if event.key is None else self.own(event.key).encode()
+    def key(self, event: ScenarioEvent) -> bytes:
+        """Return the record key: the scenario's key made the run's own, the bare prefix
+        (``<tag>.``) for a record without one, so that every record the run produces, and
+        any rejection of it, is known as the run's by its key."""
+        return self.own(event.key or "").encode()
 
     def value(self, event: ScenarioEvent) -> bytes:
         """Return the record value the run produces for a scenario event."""

@@ -151,9 +151,9 @@ class Observer:
             list(self.alerts),
             [r.id for r in self.residents],
         )
-        for row in rows:
+        for row in rows:  # a delivery's time is when it was first seen in its latest status
             key = (row["alert_id"], row["subscriber_id"])
-            if key not in self.deliveries:
+            if key not in self.deliveries or self.deliveries[key][2] != row["status"]:
                 self.deliveries[key] = (self._scenario_s(row["at"], at_s), row["at"], row["status"])
 
     async def _shelters(self, conn: asyncpg.Connection) -> list:

@@ -16,11 +16,12 @@ roads they closed) and its shelters closed, so nothing of the drill stays in for
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -41,8 +42,9 @@ __all__ = ["DrillOptions", "DrillRun", "StepHook", "run_drill"]
 
 _log = logging.getLogger(__name__)
 
-#: Called after each step is observed: its scenario offset (s), its events, the observer.
-StepHook = Callable[[float, list[ScenarioEvent], Observer], None]
+#: Called after each step is observed: its scenario offset (s), its events, the observer. An
+#: awaitable it returns is awaited before the next step (to look at the database, say).
+StepHook = Callable[[float, list[ScenarioEvent], Observer], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,12 @@ async def run_drill(
     graph = await loop.run_in_executor(None, city_graph, scenario.header.city, scenario.source)
     async with pool.acquire() as conn:
         seeded = await seed_run(conn, scenario, localiser)
-        wall0 = None if options.virtual else await conn.fetchval("SELECT clock_timestamp()")
-    observer = Observer(localiser, seeded, graph, epoch, wall0=wall0, speed=options.speed)
+    observer = Observer(localiser, seeded, graph, epoch, speed=options.speed)
     timeout_s = options.step_timeout_s
     accepted: list[int] = []
+    if not options.virtual:  # scenario time 0 is when pacing starts, on the database's clock
+        async with pool.acquire() as conn:
+            observer.wall0 = await conn.fetchval("SELECT clock_timestamp()")
     began = time.monotonic()
     async with PipelineProgress(settings.kafka, settings.group_prefix) as progress:
         for offset_s, grouped in itertools.groupby(scenario.events, key=lambda e: e.offset_s):
@@ -107,7 +111,9 @@ async def run_drill(
             async with pool.acquire() as conn:
                 await observer.observe(conn, offset_s)
             if on_step is not None:
-                on_step(offset_s, step, observer)
+                done = on_step(offset_s, step, observer)
+                if inspect.isawaitable(done):
+                    await done
         await _wait_published(pool, accepted, timeout_s=timeout_s)
         await progress.wait_caught_up(timeout_s=timeout_s)
         last_s = scenario.events[-1].offset_s if scenario.events else 0.0
@@ -199,10 +205,15 @@ async def _close_shelters(conn: asyncpg.Connection, shelters: list) -> None:
 
 
 async def _dlq_counts(conn: asyncpg.Connection, tag: str) -> dict[str, int]:
-    """Count the run's rejected inputs per topic (their keys carry the run's tag)."""
+    """Count the run's rejected inputs per topic (their keys start with the run's tag).
+
+    Keys are compared as bytes: a rejected record's key may be anything, UTF-8 or not.
+    """
+    prefix = f"{tag}.".encode()
     rows = await conn.fetch(
         """SELECT topic, count(*) AS n FROM rejected_inputs
-           WHERE convert_from(record_key, 'UTF8') LIKE $1 GROUP BY topic ORDER BY topic""",
-        f"{tag}.%",
+           WHERE substring(record_key FROM 1 FOR octet_length($1::bytea)) = $1::bytea
+           GROUP BY topic ORDER BY topic""",
+        prefix,
     )
     return {row["topic"]: int(row["n"]) for row in rows}

@@ -436,3 +436,51 @@ async def _close_up(page: Page, lon: float, lat: float) -> None:
         "() => { const m = window.dashboard.map(); return m.loaded() && !m.isMoving(); }",
         timeout=WAIT_MS,
     )
+
+
+# --- exercise marking ----------------------------------------------------------------------
+
+
+async def test_a_drill_alert_is_marked_as_an_exercise_and_a_real_one_is_not(
+    running: Running, settings: Settings, http: aiohttp.ClientSession, browser: Browser
+) -> None:
+    await load_town(settings, http)
+    username, password = await new_operator(http, "viewer")
+    page, errors = await _log_in(browser, running.base_url, username, password)
+    banner = page.locator("#exercise-banner")
+    real = page.locator(f"#alert-{await _draft(http, exercise=False)}")
+    await expect(real).to_be_visible(timeout=WAIT_MS)
+    await expect(real.locator(".badge.exercise")).to_have_count(0)
+    await expect(real).not_to_contain_text("訓練")
+    await expect(real).not_to_have_class(re.compile(r"\bexercise\b"))
+    if not await _drills_on_board(http):  # other tests' drills may be on the board too
+        await expect(banner).to_be_hidden()
+    drill = page.locator(f"#alert-{await _draft(http, exercise=True)}")
+    badge = drill.locator(".badge.exercise")
+    await expect(badge).to_be_visible(timeout=WAIT_MS)
+    await expect(badge).to_have_text("訓練 EXERCISE")
+    await expect(drill).to_have_class(re.compile(r"\bexercise\b"))
+    assert await drill.evaluate("el => getComputedStyle(el).borderTopStyle") == "dashed"
+    await expect(banner).to_be_visible()
+    await expect(banner).to_have_text("訓練 EXERCISE")
+    await expect(real.locator(".badge.exercise")).to_have_count(0)  # still unmarked
+    await _screenshot(page, "7-exercise")
+    assert errors == []
+
+
+async def _draft(http: aiohttp.ClientSession, *, exercise: bool) -> str:
+    """Draft a level 3 alert over an empty square of sea (drafts reach nobody); return its id."""
+    body = {"level": 3, "hazard": "flood", "area_name": f"試験海域 {uuid.uuid4().hex[:6]}",
+            "area": {"type": "Polygon", "coordinates": [[[141.0, 34.0], [141.01, 34.0],
+                                                         [141.01, 34.01], [141.0, 34.0]]]},
+            "headline": {"ja": "試験"}, "exercise": exercise}  # fmt: skip
+    async with http.post("/api/v1/alerts/drafts", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+        return str((await resp.json())["id"])
+
+
+async def _drills_on_board(http: aiohttp.ClientSession) -> bool:
+    """Whether the dashboard's picture already holds a drill alert or incident."""
+    board = await _json(http, "/api/v1/dashboard/state")
+    items = [*board["alerts"], *board["incidents"]]
+    return any(x.get("exercise") and x.get("status") != "superseded" for x in items)
