@@ -178,6 +178,12 @@ class BrokerWatch:
 
     async def run(self) -> None:
         """Check until cancelled; a broker that cannot be reached is checked again later."""
+        # The epoch topic is the first the shared producer is asked for after it read the
+        # cluster's topics, and aiokafka, asked for a topic it does not know, narrows the
+        # metadata it keeps from every topic to that one: a batch then waiting for another
+        # topic's leader (a record accepted for sensor.raw at start-up, say) would wait for
+        # the publisher's send timeout. Tracking every topic of the service keeps them known.
+        await self._producer.client.set_topics([*topics.PARTITIONS, EPOCH_TOPIC])
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None
         )
@@ -217,7 +223,10 @@ class BrokerWatch:
 
         A fetch may come back empty although the record is there (the embedded broker answers
         a fetch soon after a seek with nothing, measured): that is read again, never taken for
-        a missing epoch, which would claim a new one and make every consumer start over.
+        a missing epoch, which would claim a new one and make every consumer start over. Only
+        a fetch that finds the partition shorter than its end was is: the broker restarted
+        empty in between (else this would wait for check()'s timeout, with consumers reading
+        the new broker at their old positions meanwhile).
         """
         tp = TopicPartition(EPOCH_TOPIC, 0)
         consumer.assign([tp])
@@ -226,5 +235,8 @@ class BrokerWatch:
             return None
         consumer.seek(tp, end - 1)
         while not (records := (await consumer.getmany(tp, timeout_ms=500)).get(tp)):
-            pass  # bounded by check()'s timeout: a broker that never answers is a failed check
+            # bounded by check()'s timeout: a broker that never answers is a failed check
+            highwater = consumer.highwater(tp)
+            if highwater is not None and highwater < end:
+                return None
         return records[-1].value.decode()

@@ -33,12 +33,17 @@ class MqttTarget:
 
 
 def parse_mqtt_url(url: str) -> MqttTarget:
-    """Read ``mqtt://host[:port]/topic/filter/#``; the filter is required."""
+    """Read ``mqtt://host[:port]/topic/filter/#``; the filter is required.
+
+    A URL parser takes ``#`` for the start of a fragment; here it is MQTT's multi-level
+    wildcard, and stays in the filter.
+    """
     parts = urlsplit(url)
-    if parts.scheme != "mqtt" or not parts.hostname or not parts.path.strip("/"):
+    topic_filter = parts.path.lstrip("/") + ("#" + parts.fragment if "#" in url else "")
+    if parts.scheme != "mqtt" or not parts.hostname or not topic_filter.strip("/"):
         msg = f"MQTT URL must look like mqtt://host:1883/sensors/#, got {url!r}"
         raise ValueError(msg)
-    return MqttTarget(parts.hostname, parts.port or 1883, parts.path.lstrip("/"))
+    return MqttTarget(parts.hostname, parts.port or 1883, topic_filter)
 
 
 class Settings(BaseSettings):

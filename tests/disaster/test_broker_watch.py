@@ -3,6 +3,10 @@ read for a broker that forgot everything (which would send every consumer back t
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from disaster._kafka import new_producer
@@ -38,3 +42,55 @@ async def test_checks_on_a_live_broker_claim_one_epoch_and_never_report_a_change
     assert changes == [False] * 5
     assert forgotten == []
     assert written == 1  # one epoch claimed, not one per slow read
+
+
+class _EndReadBeforeRestart:
+    """The watch's consumer, answering end offsets read just before the broker restarted: the
+    restart falls between the watch's reading the end and its fetching the epoch."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> None:
+        self._consumer = consumer
+        self._ends = ends
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self._ends[tp] for tp in partitions}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._consumer, name)
+
+
+@pytest.mark.timeout(60)
+async def test_a_restart_while_the_epoch_is_read_is_noticed_at_once(
+    own_broker: EmbeddedKafka,
+) -> None:
+    """The new broker's epoch partition, shorter than the end read before the restart, is
+    taken for a forgotten epoch at once, not read again until the check times out (10 s)
+    while consumers read the new broker at their old positions."""
+    producer = new_producer(own_broker.bootstrap)
+    await producer.start()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=own_broker.bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    forgotten = []
+
+    async def listener() -> None:
+        forgotten.append(True)
+
+    watch = BrokerWatch(own_broker.bootstrap, producer)
+    watch.on_forgotten(listener)
+    try:
+        await watch.check(consumer)
+        before = watch.epoch
+        tp = TopicPartition(EPOCH_TOPIC, 0)
+        ends = await consumer.end_offsets([tp])
+        await asyncio.to_thread(own_broker.restart)
+        late_end = _EndReadBeforeRestart(consumer, ends)
+        changed = await asyncio.wait_for(watch.check(late_end), 5.0)  # type: ignore[arg-type]
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+    assert changed
+    assert watch.epoch not in (None, before)
+    assert forgotten == [True]

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from disaster.domain import SettingsError
-from disaster.settings import load_settings
+from disaster.settings import MqttTarget, load_settings, parse_mqtt_url
 from tests.support import run_cli
 
 
@@ -47,6 +47,19 @@ def test_bad_values_fail_with_the_variable_named(
         load_settings()
     assert name in str(caught.value)
     assert reason in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [
+        ("mqtt://broker:1884/city/sensors/#", MqttTarget("broker", 1884, "city/sensors/#")),
+        ("mqtt://broker/sensors/+/reading", MqttTarget("broker", 1883, "sensors/+/reading")),
+        ("mqtt://broker/#", MqttTarget("broker", 1883, "#")),
+    ],
+)
+def test_an_mqtt_url_keeps_its_topic_filters_wildcards(url: str, target: MqttTarget) -> None:
+    """``#`` is MQTT's multi-level wildcard here, not a URL fragment to drop."""
+    assert parse_mqtt_url(url) == target
 
 
 async def test_the_command_exits_at_once_on_a_bad_url() -> None:
