@@ -194,7 +194,6 @@ class ConsumerLoop:
         self._max_records = max_records
         self._rewind = False
         self._from_start = False  # until a commit lands on the new broker: see rewind()
-        self._committed: set[TopicPartition] = set()
         #: Why the current batch keeps failing (for ``/healthz``), None while all is well.
         self.problem: str | None = None
 
@@ -233,7 +232,6 @@ class ConsumerLoop:
                         await asyncio.gather(committing, return_exceptions=True)
                         committing = None
                     self._from_start = True
-                    self._committed.clear()
                     # A new consumer: a topic a producer recreated may have another partition
                     # count, which the old one's group would not see for minutes.
                     await self._consumer.stop()
@@ -243,8 +241,6 @@ class ConsumerLoop:
                 fetched = await self._consumer.getmany(
                     timeout_ms=500, max_records=self._max_records
                 )
-                if fetched and (self._rewind or await self._forgotten(fetched)):
-                    continue
                 if fetched:  # partitions hold different keys: one batch keeps each key's order
                     await self._handle_with_retry([r for rs in fetched.values() for r in rs])
                     if committing is not None:
@@ -257,26 +253,9 @@ class ConsumerLoop:
                 await asyncio.shield(asyncio.gather(committing, return_exceptions=True))
             await asyncio.shield(self._consumer.stop())
 
-    async def _forgotten(self, fetched: dict[TopicPartition, list]) -> bool:
-        """Whether the broker lost the offsets this loop committed: it restarted empty, and
-        the batch was read at old positions on the new broker. Handling it before the records
-        the outage left in the outbox would evaluate newer readings first (the older ones then
-        count as late and are never evaluated), so it is dropped and the topic read again from
-        its start, without waiting for the broker watch to notice. One offset fetch a batch."""
-        known = [tp for tp in fetched if tp in self._committed]
-        if self._from_start or not known:
-            return False
-        for tp in known:
-            if await self._consumer.committed(tp) is None:
-                _log.warning("%s: the broker forgot our offsets; reading it again", self.topic)
-                self._rewind = True
-                return True
-        return False
-
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
             await self._consumer.commit(offsets)
-            self._committed.update(offsets)
             self._from_start = False
         except KafkaError as exc:  # a rebalance, say: the new owner replays, handlers dedupe
             _log.warning("committing offsets of %s failed: %r", self.topic, exc)
