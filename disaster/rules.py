@@ -28,6 +28,7 @@ from disaster.domain import (
     GeoPoint,
     HazardEvent,
     IncidentEvent,
+    InvalidInputError,
     PolygonArea,
     RiverStageEvent,
     SensorEvent,
@@ -323,6 +324,12 @@ class AlertIssuer:
         if self._rules.decide(event) is None:
             return
         async with self._pool.acquire() as conn:
+            # Every event is stored before it is published, so one Postgres does not know is
+            # another deployment's (a shared cluster, a new consumer group reading a topic from
+            # its start): it alerts nobody here, and retrying it would stop the stream.
+            if not await conn.fetchval("SELECT true FROM hazard_events WHERE id = $1", event.id):
+                msg = f"hazard event {event.id} is not in this system's record: not alerted"
+                raise InvalidInputError(msg)
             now = await conn.fetchval("SELECT now()")
             if isinstance(event, WeatherEvent):
                 areas, kinds = await _city_areas_by_level(conn, event)

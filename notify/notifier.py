@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from disaster import area_store, outbox_store, resident_store, topics, webhook_store
 from disaster._kafka import decode_record, encode_json
-from disaster.domain import Alert
+from disaster.domain import Alert, InvalidInputError
 from notify.residents import ResidentLocations, target_area
 
 __all__ = ["Notifier"]
@@ -39,6 +39,11 @@ class Notifier:
         alert = decode_record(record.value, Alert, "an alert")
         started = time.perf_counter()
         async with self._pool.acquire() as conn:
+            # Alerts are stored before they are published: one Postgres does not know is another
+            # deployment's (a shared cluster), and its rows could not be written here anyway.
+            if not await conn.fetchval("SELECT true FROM alerts WHERE id = $1", alert.id):
+                msg = f"alert {alert.id} is not in this system's record: not delivered"
+                raise InvalidInputError(msg)
             await self._residents.refresh(conn)
             coded = await area_store.areas_by_codes(conn, list(alert.area_codes))
             for code in sorted(set(alert.area_codes) - coded.keys()):

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
+import asyncpg
 import numpy as np
+import pytest
 import shapely
 
-from disaster.domain import GeoPoint, IncidentEvent
-from disaster.rules import INCIDENT_RADIUS_M, alert_for_event
+from disaster import store, topics
+from disaster._kafka import encode_json
+from disaster.domain import GeoPoint, IncidentEvent, InvalidInputError
+from disaster.rules import INCIDENT_RADIUS_M, AlertIssuer, alert_for_event
 from notify.targeting import haversine_m
 
 NOW = datetime(2026, 8, 1, 3, 0, tzinfo=UTC)
@@ -49,3 +54,33 @@ def test_every_event_of_one_incident_maps_to_the_same_alert() -> None:
     assert first is not None
     assert again is not None
     assert first.id == again.id
+
+
+class _Published:
+    """Stands in for the producer: what the issuer published."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes | None = None) -> None:
+        self.sent.append((topic, value))
+
+
+async def test_an_event_this_system_never_stored_is_refused_not_alerted(
+    own_pool: asyncpg.Pool,
+) -> None:
+    """Another deployment's event (a shared cluster, a new group reading from the start)
+    alerts nobody here, and is refused with a reason rather than retried for ever."""
+    event = _event("critical")
+    record = SimpleNamespace(value=encode_json(event.model_dump(mode="json")))
+    published = _Published()
+    issuer = AlertIssuer(own_pool, published)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="not in this system's record"):
+        await issuer.handle(record)  # type: ignore[arg-type]
+    async with own_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM alerts") == 0
+        await store.insert_hazard_event(conn, event)
+    await issuer.handle(record)  # type: ignore[arg-type]
+    async with own_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM alerts") == 1
+    assert [topic for topic, _ in published.sent] == [topics.ALERTS]
