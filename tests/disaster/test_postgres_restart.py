@@ -44,11 +44,8 @@ async def postgres() -> AsyncIterator[PostgresServer]:
 
 
 @pytest.fixture
-async def broker(tmp_path: Path) -> AsyncIterator[EmbeddedKafka]:
-    own = EmbeddedKafka(tmp_path / "broker")
-    own.start()
-    yield own
-    own.stop()
+def broker(own_broker: EmbeddedKafka) -> EmbeddedKafka:
+    return own_broker
 
 
 @pytest.fixture

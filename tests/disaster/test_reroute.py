@@ -22,6 +22,7 @@ from disaster.outbox_store import RoutedDelivery, Settled
 from disaster.settings import Settings
 from tests.notify.push_service import PushService
 from tests.notify.test_delivery_flow import _alert, _issue, _resident
+from tests.notify.test_slow_endpoints import _row
 from tests.support import load_town, square, wait_until
 
 
@@ -42,15 +43,6 @@ async def _elsewhere(http: aiohttp.ClientSession, avoid: str) -> tuple[float, fl
         if shelter["id"] != avoid and (await _route(http, at))["shelter_id"] == shelter["id"]:
             return at
     raise AssertionError("the town has no second flood shelter to be sent to")
-
-
-async def _row(pool: asyncpg.Pool, alert_id: uuid.UUID, subscriber_id: str) -> asyncpg.Record:
-    async with pool.acquire() as conn:
-        return await conn.fetchrow(
-            """SELECT status, attempts, last_error FROM deliveries
-               WHERE alert_id = $1 AND subscriber_id = $2 AND channel <> 'inbox'""",
-            alert_id, uuid.UUID(subscriber_id),
-        )  # fmt: skip
 
 
 def _text(service: PushService, endpoint: str, index: int) -> dict[str, Any]:

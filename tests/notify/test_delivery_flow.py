@@ -8,7 +8,6 @@ import json
 import math
 import os
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,11 +30,8 @@ from tests.support import load_town, projected_flood_alert, run_cli, square, wai
 
 
 @pytest.fixture
-async def service() -> AsyncIterator[PushService]:
-    push = PushService()
-    await push.start()
-    yield push
-    await push.close()
+def service(push_service: PushService) -> PushService:
+    return push_service
 
 
 async def _resident(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import aiohttp
 import asyncpg
@@ -23,11 +22,8 @@ HEALTHY = 60
 
 
 @pytest.fixture
-async def service() -> AsyncIterator[PushService]:
-    push = PushService()
-    await push.start()
-    yield push
-    await push.close()
+def service(push_service: PushService) -> PushService:
+    return push_service
 
 
 async def _row(pool: asyncpg.Pool, alert_id: uuid.UUID, subscriber_id: str) -> asyncpg.Record:

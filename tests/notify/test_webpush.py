@@ -47,11 +47,8 @@ ALERT = json.dumps(
 
 
 @pytest.fixture
-async def service() -> AsyncIterator[PushService]:
-    push = PushService()
-    await push.start()
-    yield push
-    await push.close()
+def service(push_service: PushService) -> PushService:
+    return push_service
 
 
 @pytest.fixture(scope="module")
