@@ -121,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"disaster: {exc}", file=sys.stderr)
         return 2
     needs_kafka = args.command in ("serve", "demo", "drill")
-    with embedded_stack(settings, with_kafka=needs_kafka) as resolved:
+    roads_only = args.command == "city" and args.city_command == "import"  # a file, no database
+    with embedded_stack(settings, with_kafka=needs_kafka, with_database=not roads_only) as resolved:
         return _run(_command(resolved, args))
 
 

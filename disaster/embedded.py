@@ -209,17 +209,20 @@ def embedded_postgres_url(state_dir: Path) -> str:
 
 
 @contextlib.contextmanager
-def embedded_stack(settings: Settings, *, with_kafka: bool = True) -> Iterator[Settings]:
+def embedded_stack(
+    settings: Settings, *, with_kafka: bool = True, with_database: bool = True
+) -> Iterator[Settings]:
     """Yield settings with every unset connection filled in by an embedded server.
 
-    ``with_kafka=False`` is for commands that only touch the database, such as ``migrate``.
+    ``with_kafka=False`` is for commands that only touch the database, such as ``migrate``;
+    ``with_database=False`` for those that touch neither, such as ``city import``.
     """
     updates: dict[str, str] = {}
     broker = EmbeddedKafka(settings.state_dir)
     try:
         if settings.kafka is None and with_kafka:
             updates["kafka"] = broker.start()
-        if settings.database_url is None:
+        if settings.database_url is None and with_database:
             updates["database_url"] = embedded_postgres_url(settings.state_dir)
         yield settings.model_copy(update=updates)
     finally:

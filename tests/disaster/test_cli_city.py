@@ -19,14 +19,12 @@ SHIBUYA_PBF = OSM / "map.osm.pbf"  # the smallest real extract (79 KiB): Shibuya
 SHIBUYA_OSM_NODES = 5_057  # nodes in the file (SOURCES.md), so at most this many in the graph
 
 
-def _env(server_url: str, state_dir: Path) -> dict[str, str]:
-    """The CLI's environment: the graph goes to ``city.graph`` in a fresh state directory.
-
-    ``city import`` touches no database; a URL is given only so the command does not start
-    an embedded Postgres.
-    """
-    env = {k: v for k, v in os.environ.items() if k != "DISASTER_CITY_GRAPH"}
-    return env | {"DISASTER_DATABASE_URL": server_url, "DISASTER_STATE_DIR": str(state_dir)}
+def _env(state_dir: Path) -> dict[str, str]:
+    """The CLI's environment: the graph goes to ``city.graph`` in a fresh state directory, and
+    no database is named (``city import`` touches none, so it must not start one)."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISASTER_CITY_GRAPH", "DISASTER_DATABASE_URL")}  # fmt: skip
+    return env | {"DISASTER_STATE_DIR": str(state_dir)}
 
 
 def _assert_same_graph(got: RoadGraph, expected: RoadGraph) -> None:
@@ -34,10 +32,11 @@ def _assert_same_graph(got: RoadGraph, expected: RoadGraph) -> None:
         np.testing.assert_array_equal(getattr(got, field.name), getattr(expected, field.name))
 
 
-async def test_import_writes_the_extract_as_the_city_graph(server_url: str, tmp_path: Path) -> None:
-    env = _env(server_url, tmp_path / "state")
+async def test_import_writes_the_extract_as_the_city_graph(tmp_path: Path) -> None:
+    env = _env(tmp_path / "state")
     code, out, err = await run_cli("city", "import", str(SHIBUYA_PBF), env=env)
     assert code == 0, err
+    assert not (tmp_path / "state" / "pgdata").exists()  # no database started for a file
     path = tmp_path / "state" / "city.graph"
     expected = graph_from_osm(SHIBUYA_PBF)
     assert out == f"{expected.n_nodes} nodes, {expected.n_edges} edges written to {path}\n"
@@ -72,7 +71,7 @@ BAD_FILES = {
 
 @pytest.mark.parametrize("name", BAD_FILES)
 async def test_a_bad_file_is_rejected_in_one_line_and_the_city_is_kept(
-    name: str, server_url: str, tmp_path: Path
+    name: str, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
     kept = import_osm(SHIBUYA_PBF, state / "city.graph")  # the city imported before
@@ -80,7 +79,7 @@ async def test_a_bad_file_is_rejected_in_one_line_and_the_city_is_kept(
     content, reason = BAD_FILES[name]
     bad = tmp_path / name
     bad.write_bytes(content())
-    code, out, err = await run_cli("city", "import", str(bad), env=_env(server_url, state))
+    code, out, err = await run_cli("city", "import", str(bad), env=_env(state))
     assert code == 1
     assert out == ""
     assert "Traceback" not in err
