@@ -87,14 +87,13 @@ async def serve_events(
     request: web.Request,
     streams: ListenedStreams[T],
     event_of: Callable[[T], tuple[str, str, Any]],
-    headers: dict[str, str] | None = None,
 ) -> web.StreamResponse:
     """Answer ``request`` with a server-sent event stream of ``streams``' items, each made
     into (id, event name, JSON body) by ``event_of``, until the service closes it or the
     client goes away (which is how every stream ends, so it is not an error)."""
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
-                 "X-Accel-Buffering": "no", **(headers or {})}
+                 "X-Accel-Buffering": "no"}
     )  # fmt: skip
     await response.prepare(request)
     queue = streams.subscribe()

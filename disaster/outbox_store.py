@@ -18,6 +18,7 @@ from datetime import datetime
 import asyncpg
 
 __all__ = [
+    "WHERE_THEY_ARE",
     "Claimed",
     "RoutedDelivery",
     "Settled",
@@ -31,6 +32,15 @@ __all__ = [
 ]
 
 INBOX = "inbox"
+
+#: Where a resident is, for their message: current location, else home, else work (``here``
+#: with ``lat``/``lon``, null when none; ``s`` is the subscriber). Re-routing must read the
+#: place exactly as the delivery worker composes from, so both use this.
+WHERE_THEY_ARE = """LEFT JOIN LATERAL (
+               SELECT lat, lon FROM subscriber_locations x
+               WHERE x.subscriber_id = s.id AND (x.expires_at IS NULL OR x.expires_at > now())
+               ORDER BY array_position(ARRAY['current', 'home', 'work'], x.kind) LIMIT 1
+           ) here ON true"""
 
 
 def push_channel_key(channel_id: uuid.UUID) -> str:
@@ -197,19 +207,16 @@ async def routed_pushes_in_force(
     incident) and that are delivered or being sent. The place is the one the delivery worker
     uses: current, else home, else work."""
     rows = await conn.fetch(
-        """SELECT d.alert_id, d.subscriber_id, d.channel, a.hazard, s.needs, here.lat, here.lon
+        f"""SELECT d.alert_id, d.subscriber_id, d.channel, a.hazard, s.needs, here.lat, here.lon
            FROM alerts a
            JOIN deliveries d ON d.alert_id = a.id
            JOIN subscribers s ON s.id = d.subscriber_id
-           JOIN LATERAL (
-               SELECT lat, lon FROM subscriber_locations x
-               WHERE x.subscriber_id = s.id AND (x.expires_at IS NULL OR x.expires_at > now())
-               ORDER BY array_position(ARRAY['current', 'home', 'work'], x.kind) LIMIT 1
-           ) here ON true
+           {WHERE_THEY_ARE}
            WHERE a.status = 'issued' AND a.msg_type <> 'Cancel' AND a.level >= $1
              AND a.hazard = ANY($2::text[]) AND a.incident_id IS NULL AND d.channel <> 'inbox'
              AND (d.status = 'delivered'
-                  OR (d.status = 'pending' AND d.lease_token IS NOT NULL))""",
+                  OR (d.status = 'pending' AND d.lease_token IS NOT NULL))
+             AND here.lat IS NOT NULL""",  # noqa: S608 - a constant fragment, no input
         from_level, hazards,
     )  # fmt: skip
     return [RoutedDelivery(r[0], r[1], r[2], r[3], tuple(r[4]), r[5], r[6]) for r in rows]

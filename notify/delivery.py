@@ -322,14 +322,10 @@ async def _recipients(
 ) -> tuple[dict[uuid.UUID, Recipient], dict[str, tuple[uuid.UUID, Subscription | None]]]:
     """Load the residents of a batch and their working push channels in one statement."""
     rows = await conn.fetch(
-        """SELECT s.id, s.language, s.needs, here.lat, here.lon, building.depth_m,
+        f"""SELECT s.id, s.language, s.needs, here.lat, here.lon, building.depth_m,
                   p.id, p.endpoint, p.p256dh, p.auth
            FROM subscribers s
-           LEFT JOIN LATERAL (
-               SELECT lat, lon FROM subscriber_locations x
-               WHERE x.subscriber_id = s.id AND (x.expires_at IS NULL OR x.expires_at > now())
-               ORDER BY array_position(ARRAY['current', 'home', 'work'], x.kind) LIMIT 1
-           ) here ON true
+           {outbox_store.WHERE_THEY_ARE}
            LEFT JOIN LATERAL (  -- the smallest building box holding them (the city model's)
                SELECT greatest(b.flood_depth_m, b.extent_depth_m) AS depth_m FROM buildings b
                WHERE box(point(b.min_lon, b.min_lat), point(b.max_lon, b.max_lat))
@@ -339,7 +335,7 @@ async def _recipients(
                ORDER BY (b.max_lon - b.min_lon) * (b.max_lat - b.min_lat) LIMIT 1
            ) building ON true
            LEFT JOIN push_channels p ON p.subscriber_id = s.id AND p.disabled_at IS NULL
-           WHERE s.id = ANY($1::uuid[])""",
+           WHERE s.id = ANY($1::uuid[])""",  # noqa: S608 - a constant fragment, no input
         sorted({c.subscriber_id for c in claimed}),
     )
     recipients: dict[uuid.UUID, Recipient] = {}

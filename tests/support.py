@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -16,6 +17,7 @@ import aiohttp
 import asyncpg
 import numpy as np
 import shapely
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from hypothesis import strategies as st
 
@@ -224,3 +226,16 @@ async def seed_push_residents(
                      for s, b in zip(subs, browsers, strict=True)],
         )  # fmt: skip
     return [str(b["endpoint"]) for b in browsers]
+
+
+@contextlib.asynccontextmanager
+async def served(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on a free port of 127.0.0.1; yield its base URL."""
+    runner = web.AppRunner(app, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from disaster import operator_store
 from disaster.app import create_app
 from disaster.auth import hash_password, verify_password
 from disaster.services import Running
 from disaster.settings import Settings
+from tests.support import served
 
 PASSWORD = "correct horse battery staple"
 
@@ -41,13 +41,8 @@ async def over_https(running: Running, settings: Settings) -> AsyncIterator[str]
     """A second web app on the session's database, configured as reached over HTTPS (a
     reverse proxy ends TLS in front of it)."""
     app = create_app(settings.model_copy(update={"public_url": "https://hq.example.jp"}))
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    await runner.cleanup()
+    async with served(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize("https", [True, False])

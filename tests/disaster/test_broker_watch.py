@@ -4,6 +4,7 @@ read for a broker that forgot everything (which would send every consumer back t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,16 +15,19 @@ from disaster.embedded import EmbeddedKafka
 from disaster.ingress import EPOCH_TOPIC, BrokerWatch
 
 
-async def test_checks_on_a_live_broker_claim_one_epoch_and_never_report_a_change(
+@pytest.fixture
+async def watched(
     own_broker: EmbeddedKafka,
-) -> None:
+) -> AsyncIterator[tuple[BrokerWatch, AIOKafkaConsumer, list[bool]]]:
+    """A watch on a broker of its own, a consumer made as the watch makes its own, and the
+    list its "forgotten" listener appends to."""
     producer = new_producer(own_broker.bootstrap)
     await producer.start()
     consumer = AIOKafkaConsumer(
         bootstrap_servers=own_broker.bootstrap, enable_auto_commit=False, group_id=None
-    )  # as the watch makes its own
+    )
     await consumer.start()
-    forgotten = []
+    forgotten: list[bool] = []
 
     async def listener() -> None:
         forgotten.append(True)
@@ -31,12 +35,19 @@ async def test_checks_on_a_live_broker_claim_one_epoch_and_never_report_a_change
     watch = BrokerWatch(own_broker.bootstrap, producer)
     watch.on_forgotten(listener)
     try:
-        changes = [await watch.check(consumer) for _ in range(5)]
-        tp = TopicPartition(EPOCH_TOPIC, 0)
-        written = (await consumer.end_offsets([tp]))[tp]
+        yield watch, consumer, forgotten
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+async def test_checks_on_a_live_broker_claim_one_epoch_and_never_report_a_change(
+    watched: tuple[BrokerWatch, AIOKafkaConsumer, list[bool]],
+) -> None:
+    watch, consumer, forgotten = watched
+    changes = [await watch.check(consumer) for _ in range(5)]
+    tp = TopicPartition(EPOCH_TOPIC, 0)
+    written = (await consumer.end_offsets([tp]))[tp]
 
     assert watch.epoch is not None  # known after the first check, not a few checks later
     assert changes == [False] * 5
@@ -61,35 +72,19 @@ class _EndReadBeforeRestart:
 
 @pytest.mark.timeout(60)
 async def test_a_restart_while_the_epoch_is_read_is_noticed_at_once(
-    own_broker: EmbeddedKafka,
+    watched: tuple[BrokerWatch, AIOKafkaConsumer, list[bool]], own_broker: EmbeddedKafka
 ) -> None:
     """The new broker's epoch partition, shorter than the end read before the restart, is
     taken for a forgotten epoch at once, not read again until the check times out (10 s)
     while consumers read the new broker at their old positions."""
-    producer = new_producer(own_broker.bootstrap)
-    await producer.start()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=own_broker.bootstrap, enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    forgotten = []
-
-    async def listener() -> None:
-        forgotten.append(True)
-
-    watch = BrokerWatch(own_broker.bootstrap, producer)
-    watch.on_forgotten(listener)
-    try:
-        await watch.check(consumer)
-        before = watch.epoch
-        tp = TopicPartition(EPOCH_TOPIC, 0)
-        ends = await consumer.end_offsets([tp])
-        await asyncio.to_thread(own_broker.restart)
-        late_end = _EndReadBeforeRestart(consumer, ends)
-        changed = await asyncio.wait_for(watch.check(late_end), 5.0)  # type: ignore[arg-type]
-    finally:
-        await consumer.stop()
-        await producer.stop()
+    watch, consumer, forgotten = watched
+    await watch.check(consumer)
+    before = watch.epoch
+    tp = TopicPartition(EPOCH_TOPIC, 0)
+    ends = await consumer.end_offsets([tp])
+    await asyncio.to_thread(own_broker.restart)
+    late_end = _EndReadBeforeRestart(consumer, ends)
+    changed = await asyncio.wait_for(watch.check(late_end), 5.0)  # type: ignore[arg-type]
 
     assert changed
     assert watch.epoch not in (None, before)

@@ -20,7 +20,6 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiohttp import web
 from playwright.async_api import BrowserContext, Page, Playwright, async_playwright, expect
 
 from disaster import resident_page, resident_store, store
@@ -29,7 +28,7 @@ from disaster.domain import Alert, AlertLevel
 from disaster.services import Running
 from disaster.settings import Settings
 from notify.messages import AlertFacts, compose_alert, load_catalogue
-from tests.support import load_town, square, wait_until
+from tests.support import load_town, served, square, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 HAVE_CHROMIUM = CHROMIUM.exists()
@@ -71,13 +70,8 @@ async def page_url(running: Running, settings: Settings) -> AsyncIterator[str]:
     app = create_app(settings)
     if resident_page.SCOPE not in {r.resource.canonical for r in app.router.routes() if r.resource}:
         app.add_routes(resident_page.routes)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}"
-    await runner.cleanup()
+    async with served(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from disaster import _streams
+from tests.support import served
 
 
 class _Streams:
@@ -31,7 +32,7 @@ class _Streams:
 
 
 @pytest.fixture
-async def served(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[_Streams, str]]:
+async def stream_server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[_Streams, str]]:
     monkeypatch.setattr(_streams, "HEARTBEAT_S", 0.05)
     streams = _Streams()
 
@@ -47,17 +48,12 @@ async def served(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[_Stream
 
     app = web.Application()
     app.router.add_get("/stream", handler)
-    runner = web.AppRunner(app, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    yield streams, f"http://{host}:{port}/stream"
-    await runner.cleanup()
+    async with served(app) as url:
+        yield streams, f"{url}/stream"
 
 
-async def test_events_arrive_as_a_browser_reads_them(served: tuple[_Streams, str]) -> None:
-    streams, url = served
+async def test_events_arrive_as_a_browser_reads_them(stream_server: tuple[_Streams, str]) -> None:
+    streams, url = stream_server
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         assert await resp.content.readline() == b"retry: 2000\n"
@@ -72,9 +68,9 @@ async def test_events_arrive_as_a_browser_reads_them(served: tuple[_Streams, str
 
 
 async def test_a_client_that_goes_away_ends_its_stream_without_an_error(
-    served: tuple[_Streams, str], caplog: pytest.LogCaptureFixture
+    stream_server: tuple[_Streams, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    streams, url = served
+    streams, url = stream_server
     caplog.set_level(logging.ERROR)
     async with aiohttp.ClientSession() as http, http.get(url) as resp:
         assert await resp.content.readline() == b"retry: 2000\n"
