@@ -102,12 +102,23 @@ async def run_cli(*args: str, env: dict[str, str], timeout_s: float = 60.0) -> t
         sys.executable, "-m", "disaster", *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
+    out, err = bytearray(), bytearray()
+
+    async def pump(stream: asyncio.StreamReader | None, into: bytearray) -> None:
+        assert stream is not None
+        while data := await stream.read(65536):
+            into.extend(data)
+
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
-    except TimeoutError:
+        await asyncio.wait_for(
+            asyncio.gather(pump(proc.stdout, out), pump(proc.stderr, err), proc.wait()), timeout_s
+        )
+    except TimeoutError:  # say what it was doing: the output so far is kept
         proc.kill()
         await proc.wait()
-        raise
+        tail = (out[-2000:] + b"\n" + err[-6000:]).decode(errors="replace")
+        msg = f"disaster {' '.join(args)} ran past {timeout_s} s; its last output:\n{tail}"
+        raise AssertionError(msg) from None
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
 
