@@ -7,14 +7,17 @@ from typing import Any
 
 import asyncpg
 
+from disaster.domain.models import GeoPoint
 from disaster.domain.sensor import SensorReading
 
 __all__ = [
     "SensorKey",
     "insert_sensor_readings",
+    "last_reading_out_of_band",
     "list_readings",
     "lock_sensor_states",
     "mark_silent_sensors",
+    "readings_from",
     "set_sensor_states",
     "touch_sensors",
     "upsert_sensor",
@@ -145,3 +148,60 @@ async def set_sensor_states(
         [k[0] for k in keys], [k[1] for k in keys],
         [states[k][0] for k in keys], [states[k][1] for k in keys],
     )  # fmt: skip
+
+
+def _reading(row: asyncpg.Record) -> SensorReading:
+    located = row["lat"] is not None and row["lon"] is not None
+    return SensorReading(
+        sensor_id=row["sensor_id"], kind=row["kind"], value=row["value"],
+        observed_at=row["observed_at"], source=row["source"],
+        location=GeoPoint(lat=row["lat"], lon=row["lon"]) if located else None,
+    )  # fmt: skip
+
+
+async def readings_from(
+    conn: asyncpg.Connection, sensor_id: str, kind: str, start: datetime
+) -> tuple[SensorReading | None, list[SensorReading]]:
+    """Return a sensor kind's reading just before ``start`` (None when there is none) and its
+    readings from ``start`` on, oldest first: what re-evaluating from ``start`` walks over.
+
+    One statement, both parts ranges of the primary key's index (sensor, kind, time).
+    """
+    rows = await conn.fetch(
+        """SELECT sensor_id, kind, observed_at, value, lat, lon, source FROM sensor_readings
+           WHERE sensor_id = $1 AND kind = $2 AND observed_at >= coalesce(
+               (SELECT max(observed_at) FROM sensor_readings
+                WHERE sensor_id = $1 AND kind = $2 AND observed_at < $3), $3)
+           ORDER BY observed_at""",
+        sensor_id, kind, start,
+    )  # fmt: skip
+    readings = [_reading(r) for r in rows]
+    if readings and readings[0].observed_at < start:
+        return readings[0], readings[1:]
+    return None, readings
+
+
+async def last_reading_out_of_band(
+    conn: asyncpg.Connection,
+    sensor_id: str,
+    kind: str,
+    before: datetime,
+    *,
+    low: float,
+    high: float,
+) -> SensorReading | None:
+    """Return a sensor kind's newest reading before ``before`` whose value is below ``low``,
+    or at least ``high`` with a location; None when there is none.
+
+    The readings after it (between the two values, or at ``high`` but located nowhere) leave a
+    hysteresis state such as a road closure as it was, so this one decides that state just
+    before ``before``. Read backwards along the primary key's index from ``before``.
+    """
+    row = await conn.fetchrow(
+        """SELECT sensor_id, kind, observed_at, value, lat, lon, source FROM sensor_readings
+           WHERE sensor_id = $1 AND kind = $2 AND observed_at < $3
+             AND (value < $4 OR (value >= $5 AND lat IS NOT NULL AND lon IS NOT NULL))
+           ORDER BY observed_at DESC LIMIT 1""",
+        sensor_id, kind, before, low, high,
+    )  # fmt: skip
+    return None if row is None else _reading(row)

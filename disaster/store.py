@@ -5,7 +5,7 @@ transaction; none of them commits on its own.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -38,13 +38,14 @@ __all__ = [
     "insert_readings",
     "insert_weather_report",
     "latest_alerts",
-    "levels_between",
     "list_hazard_events",
     "list_weather_reports",
     "lock_stations",
+    "readings_from",
     "record_rejected",
     "reset_station",
     "river_events_at",
+    "set_reading_states",
     "set_station_states",
     "station_status",
     "station_statuses",
@@ -381,37 +382,72 @@ async def lock_stations(
 
 
 async def insert_readings(
-    conn: asyncpg.Connection, readings: list[RiverReading]
+    conn: asyncpg.Connection, readings: list[tuple[RiverReading, StationState | None]]
 ) -> set[tuple[str, datetime]]:
-    """Store readings in one statement; return the (station, time) pairs that were new."""
+    """Store readings, each with the station's state after it (None: not evaluated), in one
+    statement; return the (station, time) pairs that were new."""
     rows = await conn.fetch(
-        """INSERT INTO river_readings (station_id, observed_at, level_m)
-           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[])
+        """INSERT INTO river_readings (station_id, observed_at, level_m, stage, projected_stage)
+           SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::int2[],
+                                $5::int2[])
            ON CONFLICT (station_id, observed_at) DO NOTHING
            RETURNING station_id, observed_at""",
-        [r.station_id for r in readings],
-        [r.observed_at for r in readings],
-        [r.level_m for r in readings],
+        [r.station_id for r, _ in readings],
+        [r.observed_at for r, _ in readings],
+        [r.level_m for r, _ in readings],
+        [None if st is None else int(st.stage) for _, st in readings],
+        [None if st is None else int(st.projected) for _, st in readings],
     )
     return {(r["station_id"], r["observed_at"]) for r in rows}
 
 
-async def levels_between(
-    conn: asyncpg.Connection, station_ids: list[str], since: datetime, until: datetime
-) -> dict[str, list[tuple[datetime, float]]]:
-    """Return each station's ``(observed_at, level_m)`` in a time range, oldest first."""
+async def readings_from(
+    conn: asyncpg.Connection, starts: list[tuple[str, datetime, timedelta]]
+) -> dict[str, list[tuple[datetime, float, StationState | None]]]:
+    """Return stations' stored readings from a time on, oldest first, with the state after each.
+
+    ``starts`` holds ``(station_id, since, lookback)``: a station's readings from ``since``
+    on, the ``lookback`` before it (a projection's history) and the reading just before
+    ``since`` however old (the state to start from). The state is None for a reading that was
+    never evaluated.
+    """
     rows = await conn.fetch(
-        """SELECT station_id, observed_at, level_m FROM river_readings
-           WHERE station_id = ANY($1::text[]) AND observed_at BETWEEN $2 AND $3
-           ORDER BY station_id, observed_at""",
-        station_ids,
-        since,
-        until,
+        """SELECT s.id, r.observed_at, r.level_m, r.stage, r.projected_stage
+           FROM unnest($1::text[], $2::timestamptz[], $3::interval[]) AS s(id, since, lookback)
+           CROSS JOIN LATERAL (
+               SELECT LEAST(s.since - s.lookback, max(observed_at)) AS since FROM river_readings
+               WHERE station_id = s.id AND observed_at < s.since) AS p
+           CROSS JOIN LATERAL (  -- OFFSET 0: an index range per station, not a table scan
+               SELECT * FROM river_readings
+               WHERE station_id = s.id AND observed_at >= p.since OFFSET 0) AS r
+           ORDER BY s.id, r.observed_at""",
+        [sid for sid, _, _ in starts],
+        [since for _, since, _ in starts],
+        [lookback for _, _, lookback in starts],
     )
-    found: dict[str, list[tuple[datetime, float]]] = {}
+    found: dict[str, list[tuple[datetime, float, StationState | None]]] = {}
     for r in rows:
-        found.setdefault(r["station_id"], []).append((r["observed_at"], r["level_m"]))
+        state = None
+        if r["stage"] is not None:
+            state = StationState(RiverStage(r["stage"]), RiverStage(r["projected_stage"]))
+        found.setdefault(r["id"], []).append((r["observed_at"], r["level_m"], state))
     return found
+
+
+async def set_reading_states(
+    conn: asyncpg.Connection, states: list[tuple[str, datetime, StationState]]
+) -> None:
+    """Record the station's state after each of several readings, in one statement."""
+    await conn.execute(
+        """UPDATE river_readings AS r SET stage = u.stage, projected_stage = u.projected
+           FROM unnest($1::text[], $2::timestamptz[], $3::int2[], $4::int2[])
+               AS u(id, observed_at, stage, projected)
+           WHERE r.station_id = u.id AND r.observed_at = u.observed_at""",
+        [sid for sid, _, _ in states],
+        [at for _, at, _ in states],
+        [int(st.stage) for _, _, st in states],
+        [int(st.projected) for _, _, st in states],
+    )
 
 
 async def set_station_states(
@@ -431,13 +467,19 @@ async def set_station_states(
     )
 
 
-async def insert_hazard_events(conn: asyncpg.Connection, events: list[HazardEvent]) -> None:
-    """Store several hazard events in one statement; known ones are left as they are."""
-    await conn.execute(
+async def insert_hazard_events(
+    conn: asyncpg.Connection, events: list[HazardEvent]
+) -> set[uuid.UUID]:
+    """Store several hazard events in one statement; known ones are left as they are.
+
+    Returns the ids that were new, so a re-evaluation announces only what it found first.
+    """
+    rows = await conn.fetch(
         """INSERT INTO hazard_events (id, kind, station_id, source_id, observed_at, body)
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],
                                 $5::timestamptz[], $6::jsonb[])
-           ON CONFLICT (id) DO NOTHING""",
+           ON CONFLICT (id) DO NOTHING
+           RETURNING id""",
         [e.id for e in events],
         [e.kind for e in events],
         [e.station_id if isinstance(e, RiverStageEvent) else None for e in events],
@@ -445,16 +487,28 @@ async def insert_hazard_events(conn: asyncpg.Connection, events: list[HazardEven
         [e.observed_at for e in events],
         [e.model_dump(mode="json") for e in events],
     )
+    return {r["id"] for r in rows}
 
 
 async def river_events_at(
     conn: asyncpg.Connection, keys: list[tuple[str, datetime]]
 ) -> list[HazardEvent]:
-    """Return the events the readings with these (station, time) keys produced, in time order."""
+    """Return the events the readings with these (station, time) keys produced, in time order.
+
+    Those at them, and every event of the station the transaction that stored them created
+    (known by ``now()``, which stamps both): a late reading re-evaluates its station, and may
+    so cause an event at a newer reading.
+    """
     rows = await conn.fetch(
-        """SELECT body FROM hazard_events
-           WHERE (station_id, observed_at) IN
-                 (SELECT * FROM unnest($1::text[], $2::timestamptz[]))
+        """WITH k AS (SELECT * FROM unnest($1::text[], $2::timestamptz[]) AS k(id, at))
+           SELECT body FROM hazard_events WHERE id IN (
+               SELECT e.id FROM k
+               JOIN hazard_events e ON (e.station_id, e.observed_at) = (k.id, k.at)
+               UNION
+               SELECT e.id FROM k
+               JOIN river_readings r ON (r.station_id, r.observed_at) = (k.id, k.at)
+               JOIN hazard_events e
+                 ON e.station_id = r.station_id AND e.created_at = r.received_at)
            ORDER BY observed_at, id""",
         [k[0] for k in keys],
         [k[1] for k in keys],

@@ -3,6 +3,8 @@
 A threshold is announced when a quantity rises to a higher severity, not on every reading
 above it. Water over a road at danger depth closes that road on ``road.closures``; it reopens
 once the water is back below the warning depth, so a level hovering at 30 cm does not flap.
+Event time, not arrival order, decides: a reading older than the last one evaluated for its
+sensor and kind re-evaluates that sensor and kind from its own time, over the stored readings.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import asyncpg
@@ -52,7 +56,9 @@ class SensorIngestor:
     """Handles ``sensor.raw`` batches: plain readings, NGSI entities, MQTT-bridged messages.
 
     A fetched batch is stored in one transaction with bulk statements; thresholds are
-    evaluated reading by reading, in order, per sensor and kind.
+    evaluated per sensor and kind in event-time order, whatever order readings arrive in: new
+    readings newer than the last evaluated one go on from its state, and a late one re-evaluates
+    its own sensor and kind from its own time over the stored readings.
     """
 
     def __init__(
@@ -78,7 +84,7 @@ class SensorIngestor:
                 continue
             readings += parsed
             if run := exercise_run_of(record):
-                drills |= {(r.sensor_id, r.kind, r.observed_at): run for r in parsed}
+                drills |= {_reading_key(r): run for r in parsed}
         if not readings:
             return rejected
         async with self._pool.acquire() as conn:
@@ -101,39 +107,129 @@ class SensorIngestor:
         readings: list[SensorReading],
         drills: dict[tuple[str, str, datetime], str],
     ) -> tuple[list[HazardEvent], list[RoadClosure], list[SensorReading]]:
-        """Store and evaluate; return the new events, the closure changes in order, and the
-        readings stored before (redeliveries: what they caused is published again)."""
+        """Store and evaluate; return the events announced for the first time, the closure
+        changes in order, and the readings stored before (redeliveries: what they caused is
+        published again)."""
         await sensor_store.touch_sensors(conn, readings)
         new = await sensor_store.insert_sensor_readings(conn, readings)
-        fresh, redelivered = [], []
+        watched: dict[tuple[str, str], dict[datetime, SensorReading]] = {}
+        redelivered = []
         for reading in readings:
-            key = (reading.sensor_id, reading.kind, reading.observed_at)
-            (fresh if key in new else redelivered).append(reading)
-        watched = [r for r in fresh if self._thresholds.levels(r.kind) is not None]
-        keys = sorted({(r.sensor_id, r.kind) for r in watched})
+            if _reading_key(reading) not in new:
+                redelivered.append(reading)
+            elif self._thresholds.levels(reading.kind) is not None:
+                key = (reading.sensor_id, reading.kind)  # a reading given twice counts once
+                watched.setdefault(key, {}).setdefault(reading.observed_at, reading)
+        keys = sorted(watched)
         states = await sensor_store.lock_sensor_states(conn, keys)
         changed: dict[tuple[str, str], tuple[str, datetime]] = {}
         events: list[HazardEvent] = []
         closures: list[RoadClosure] = []
-        for reading in watched:
-            key = (reading.sensor_id, reading.kind)
-            severity, since = states[key]
-            if since is not None and reading.observed_at <= since:
-                continue  # a late reading: stored, not evaluated
-            hazard = sensor_hazard(reading, self._thresholds)
-            new_severity = hazard.severity if hazard else "none"
-            states[key] = changed[key] = (new_severity, reading.observed_at)
-            if hazard is not None and _RANK[new_severity] > _RANK[severity]:
-                drill = drills.get((reading.sensor_id, reading.kind, reading.observed_at))
-                events.append(_threshold_event(reading, new_severity, hazard.threshold, drill))
-            if reading.kind == "water_depth":
-                closure = await _update_closure(conn, reading, hazard)
-                closures += [closure] if closure else []
+        for key in keys:
+            batch = [watched[key][at] for at in sorted(watched[key])]
+            outcome = await self._evaluate(conn, batch, states[key], drills)
+            changed[key] = outcome.state
+            events += outcome.events
+            closures += outcome.closures
         if changed:
             await sensor_store.set_sensor_states(conn, changed)
-        if events:
-            await store.insert_hazard_events(conn, events)
-        return events, closures, redelivered
+        announced = await store.insert_hazard_events(conn, events) if events else set()
+        return [e for e in events if e.id in announced], closures, redelivered
+
+    async def _evaluate(
+        self,
+        conn: asyncpg.Connection,
+        batch: list[SensorReading],
+        state: tuple[str, datetime | None],
+        drills: dict[tuple[str, str, datetime], str],
+    ) -> _Outcome:
+        """Evaluate one sensor kind's new readings (oldest first) and write its road closure.
+
+        Readings newer than the state's go on from it; when the oldest is not (a late reading),
+        the stored readings are walked again from it, from the state its predecessor left.
+        """
+        first = batch[0]
+        severity, since = state
+        stored = None
+        if first.kind == "water_depth":
+            stored = await incident_store.road_closure_by_id(
+                conn, sensor_closure_id(first.sensor_id)
+            )
+        closure, readings = stored, batch
+        if since is not None and first.observed_at <= since:
+            severity, closure, readings = await self._replay_start(conn, first)
+        # A drill tags its sensor ids (drill.localise): the key's stored readings are its too.
+        run = next((drills[k] for k in map(_reading_key, batch) if k in drills), None)
+        outcome = self._walk(
+            readings, severity, closure, lambda r: drills.get(_reading_key(r), run)
+        )
+        if since is not None and first.observed_at <= since:  # told already: not again, lower
+            told = _RANK[state[0]]
+            events = [
+                e for e in outcome.events
+                if e.observed_at > since or _RANK[e.severity] > told  # type: ignore[attr-defined]
+            ]  # fmt: skip
+            outcome = replace(outcome, events=events)
+        return replace(outcome, closures=await _settle_closure(conn, stored, outcome.closures))
+
+    async def _replay_start(
+        self, conn: asyncpg.Connection, first: SensorReading
+    ) -> tuple[str, RoadClosure | None, list[SensorReading]]:
+        """Return the severity and road closure a sensor kind had just before ``first`` (as
+        its stored readings decide them) and its stored readings from ``first`` on."""
+        sensor_id, kind = first.sensor_id, first.kind
+        before, readings = await sensor_store.readings_from(
+            conn, sensor_id, kind, first.observed_at
+        )
+        hazard = sensor_hazard(before, self._thresholds) if before is not None else None
+        severity = hazard.severity if hazard else "none"
+        levels = self._thresholds.levels(kind)
+        if kind != "water_depth" or levels is None:
+            return severity, None, readings
+        warning, danger = levels
+        decided = await sensor_store.last_reading_out_of_band(
+            conn, sensor_id, kind, first.observed_at, low=warning, high=danger
+        )  # the road was closed after danger depth with a place, open after below warning
+        if decided is None or decided.location is None or decided.value < danger:
+            return severity, None, readings
+        return severity, _closed_road(decided, decided.location), readings
+
+    def _walk(
+        self,
+        readings: list[SensorReading],
+        severity: str,
+        closure: RoadClosure | None,
+        run_of: Callable[[SensorReading], str | None],
+    ) -> _Outcome:
+        """Evaluate readings of one sensor kind in event-time order from a severity and a road
+        closure: every rise in severity is a threshold event, every closure change is kept."""
+        events: list[HazardEvent] = []
+        changes: list[RoadClosure] = []
+        for reading in readings:
+            hazard = sensor_hazard(reading, self._thresholds)
+            if hazard is not None and _RANK[hazard.severity] > _RANK[severity]:
+                events.append(
+                    _threshold_event(reading, hazard.severity, hazard.threshold, run_of(reading))
+                )
+            severity = hazard.severity if hazard else "none"
+            if change := _next_closure(closure, reading, hazard):
+                closure = change
+                changes.append(change)
+        return _Outcome((severity, readings[-1].observed_at), events, changes)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What evaluating one sensor kind's readings left: its state (severity, time of the
+    newest reading), the threshold events, the road closure changes in order."""
+
+    state: tuple[str, datetime]
+    events: list[HazardEvent]
+    closures: list[RoadClosure]
+
+
+def _reading_key(reading: SensorReading) -> tuple[str, str, datetime]:
+    return reading.sensor_id, reading.kind, reading.observed_at
 
 
 def _event_id(reading: SensorReading) -> uuid.UUID:
@@ -159,29 +255,41 @@ def _threshold_event(
     )
 
 
-async def _update_closure(
-    conn: asyncpg.Connection, reading: SensorReading, hazard: SensorHazard | None
+def _closed_road(reading: SensorReading, location: GeoPoint) -> RoadClosure:
+    """Return the closure of the road a water-depth sensor at ``location`` watches."""
+    return RoadClosure(
+        id=sensor_closure_id(reading.sensor_id), source="sensor", source_id=reading.sensor_id,
+        geometry=closure_geometry(location, None),
+        reason=f"water {reading.value:.2f} m deep on the road",
+        active=True, changed_at=reading.observed_at,
+    )  # fmt: skip
+
+
+def _next_closure(
+    closure: RoadClosure | None, reading: SensorReading, hazard: SensorHazard | None
 ) -> RoadClosure | None:
-    """Close (at danger) or reopen (below warning) the road the sensor watches; return the
-    closure's new state, or None when it did not change."""
-    closure_id = sensor_closure_id(reading.sensor_id)
-    current = await incident_store.road_closure_by_id(conn, closure_id)
-    active = current is not None and current.active
-    close, below_warning = hazard is not None and hazard.closes_road, hazard is None
-    if close and not active and reading.location is not None:
-        closure = RoadClosure(
-            id=closure_id, source="sensor", source_id=reading.sensor_id,
-            geometry=closure_geometry(reading.location, None),
-            reason=f"water {reading.value:.2f} m deep on the road",
-            active=True, changed_at=reading.observed_at,
-        )  # fmt: skip
-        await incident_store.upsert_road_closure(conn, closure)
-        return closure
-    if active and below_warning and current is not None:
-        reopened = current.model_copy(update={"active": False, "changed_at": reading.observed_at})
-        await incident_store.upsert_road_closure(conn, reopened)
-        return reopened
+    """Return the closure's state after a reading that closes the road (danger depth, with a
+    place) or reopens it (below warning), or None when the reading leaves it as it is."""
+    active = closure is not None and closure.active
+    if hazard is not None and hazard.closes_road and not active and reading.location is not None:
+        return _closed_road(reading, reading.location)
+    if closure is not None and closure.active and hazard is None:
+        return closure.model_copy(update={"active": False, "changed_at": reading.observed_at})
     return None
+
+
+async def _settle_closure(
+    conn: asyncpg.Connection, stored: RoadClosure | None, changes: list[RoadClosure]
+) -> list[RoadClosure]:
+    """Write the closure's final state; return the changes to publish, none when a walk ends
+    where the stored closure already stands (a late reading that changed nothing in force)."""
+    if not changes:
+        return []
+    last = changes[-1]
+    if stored is not None and (stored.active, stored.changed_at) == (last.active, last.changed_at):
+        return []
+    await incident_store.upsert_road_closure(conn, last)
+    return changes
 
 
 class SilentSensorWatch:

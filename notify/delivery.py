@@ -320,11 +320,17 @@ class _Batch:
 async def _recipients(
     conn: asyncpg.Connection, claimed: list[Claimed]
 ) -> tuple[dict[uuid.UUID, Recipient], dict[str, tuple[uuid.UUID, Subscription | None]]]:
-    """Load the residents of a batch and their working push channels in one statement."""
+    """Load the residents of a batch and their working push channels in one statement.
+
+    Every table is reached by key from the batch's ids (lateral joins): a plan chosen on
+    statistics taken before a bulk registration (a seq scan of push channels per resident,
+    measured at 2–3.5 s a batch of 500 against 50,000 residents) cannot come back.
+    """
     rows = await conn.fetch(
         f"""SELECT s.id, s.language, s.needs, here.lat, here.lon, building.depth_m,
                   p.id, p.endpoint, p.p256dh, p.auth
-           FROM subscribers s
+           FROM unnest($1::uuid[]) AS wanted (id)
+           JOIN LATERAL (SELECT * FROM subscribers WHERE id = wanted.id) s ON true
            {outbox_store.WHERE_THEY_ARE}
            LEFT JOIN LATERAL (  -- the smallest building box holding them (the city model's)
                SELECT greatest(b.flood_depth_m, b.extent_depth_m) AS depth_m FROM buildings b
@@ -334,8 +340,10 @@ async def _recipients(
                  AND here.lat BETWEEN b.min_lat AND b.max_lat
                ORDER BY (b.max_lon - b.min_lon) * (b.max_lat - b.min_lat) LIMIT 1
            ) building ON true
-           LEFT JOIN push_channels p ON p.subscriber_id = s.id AND p.disabled_at IS NULL
-           WHERE s.id = ANY($1::uuid[])""",  # noqa: S608 - a constant fragment, no input
+           LEFT JOIN LATERAL (
+               SELECT id, endpoint, p256dh, auth FROM push_channels
+               WHERE subscriber_id = s.id AND disabled_at IS NULL
+           ) p ON true""",  # noqa: S608 - a constant fragment, no input
         sorted({c.subscriber_id for c in claimed}),
     )
     recipients: dict[uuid.UUID, Recipient] = {}
