@@ -2,9 +2,11 @@
 
 A worker claims a batch under a lease (highest level first), composes each resident's own
 message, encrypts and sends them concurrently (the sender bounds concurrency per push service
-and overall, so one hanging service does not hold up the rest), and records every outcome in
-one statement. Retries back off exponentially (or as ``Retry-After`` says); an endpoint its
-push service calls gone is disabled. Workers in several processes share the outbox safely.
+and overall, so one hanging service does not hold up the rest), and records the outcomes as
+they come, a chunk at a time: a process killed mid-batch sends again only what it had sent and
+not yet recorded, not its whole batch. Retries back off exponentially (or as ``Retry-After``
+says); an endpoint its push service calls gone is disabled. Workers in several processes share
+the outbox safely.
 
 A city-wide alert is a million messages, so per-message overhead is kept to what the message
 needs (``bench/notify/fanout.py`` measures it): residents and channels come in one statement
@@ -17,10 +19,11 @@ batch per partition.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -138,18 +141,19 @@ class DeliveryWorker:
             await self._load_alerts(conn, alert_ids)
         batch.held_until = asked_at + self._lease_s * _SENDING_SHARE
         heartbeat = asyncio.create_task(self._hold(claimed, batch))  # before the composer's
-        try:  # preparing, which may take long (the router's first trees)
+        settler = _Settler(self._pool)  # preparing, which may take long (the router's trees)
+        recording = asyncio.create_task(settler.run())
+        try:
             batch.prepared = await self._compose.prepare(
                 [self._alerts[a] for a in alert_ids if a in self._alerts]
             )
-            settled = await self._send_batch(claimed, batch)
+            await self._send_batch(claimed, batch, settler.add)
         finally:
             heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await outbox_store.settle(conn, [s for s, _ in settled])
-            for gone in {ch for s, ch in settled if s.status == "gone" and ch}:
-                await resident_store.disable_push_channel(conn, gone)
+            settler.close()
+            await asyncio.gather(heartbeat, recording, return_exceptions=True)
+        await settler.flush()  # what is left, or what a failed chunk put back (raises again)
+        settled = settler.recorded
         try:  # receipts follow progress; the outbox rows just settled are the record
             await asyncio.wait_for(self._publish([s for s, _ in settled]), _RECEIPTS_TIMEOUT_S)
         except (KafkaError, TimeoutError) as exc:
@@ -188,31 +192,29 @@ class DeliveryWorker:
             if alert is not None:
                 self._alerts[alert_id] = alert
 
-    async def _send_batch(self, claimed: list[Claimed], batch: _Batch) -> list[_Sent]:
+    async def _send_batch(
+        self, claimed: list[Claimed], batch: _Batch, record: Callable[[_Sent], None]
+    ) -> None:
         """Send a batch with a few drainers per push service origin rather than a task per
         message: tasks cost more than the sends' own bookkeeping, and the sender lets no more
-        than its per-origin bound through anyway. A hanging origin stalls only its drainers."""
-        results: list[_Sent | None] = [None] * len(claimed)
-        by_origin: dict[str, list[int]] = {}
-        for index, row in enumerate(claimed):
+        than its per-origin bound through anyway. A hanging origin stalls only its drainers.
+        Each outcome goes to ``record`` as it comes."""
+        by_origin: dict[str, list[Claimed]] = {}
+        for row in claimed:
             _, subscription = batch.channels.get(row.channel, (None, None))
-            by_origin.setdefault(subscription.origin if subscription else "", []).append(index)
+            by_origin.setdefault(subscription.origin if subscription else "", []).append(row)
         async with asyncio.TaskGroup() as group:
-            for indices in by_origin.values():
-                todo = iter(indices)
-                for _ in range(min(_DRAINERS_PER_ORIGIN, len(indices))):
-                    group.create_task(self._drain(todo, claimed, batch, results))
-        return [result for result in results if result is not None]
+            for rows in by_origin.values():
+                todo = iter(rows)
+                for _ in range(min(_DRAINERS_PER_ORIGIN, len(rows))):
+                    group.create_task(self._drain(todo, batch, record))
 
     async def _drain(
-        self,
-        todo: Iterator[int],
-        claimed: list[Claimed],
-        batch: _Batch,
-        results: list[_Sent | None],
+        self, todo: Iterator[Claimed], batch: _Batch, record: Callable[[_Sent], None]
     ) -> None:
-        for index in todo:
-            results[index] = await self._deliver(claimed[index], batch)
+        for row in todo:
+            if (sent := await self._deliver(row, batch)) is not None:
+                record(sent)
 
     async def _deliver(self, claimed: Claimed, batch: _Batch) -> _Sent | None:
         if asyncio.get_running_loop().time() >= batch.held_until:
@@ -301,7 +303,63 @@ _RECEIPTS_TIMEOUT_S = 5.0
 #: ends before the lease does.
 _SENDING_SHARE = 0.8
 
+#: Outcomes are recorded once this many wait, or this often: what a killed process sent and
+#: had not recorded goes out again, so the window is kept to a fraction of a batch.
+_SETTLE_CHUNK = 50
+_SETTLE_EVERY_S = 0.2
+
 _Sent = tuple[Settled, uuid.UUID | None]  # the outcome, and the push channel it concerns
+
+
+class _Settler:
+    """Records a batch's outcomes in the outbox as they come, a chunk per transaction.
+
+    A chunk that fails to be recorded is put back, so the last :meth:`flush` tries it again
+    and raises if it still fails: the batch's leases then run out and its rows are sent again,
+    as when a process dies. Recording twice is harmless: a settled row no longer carries the
+    claim's token, which ``settle`` requires.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._waiting: list[_Sent] = []
+        self._wake = asyncio.Event()
+        self._closed = False
+        self.recorded: list[_Sent] = []
+
+    def add(self, sent: _Sent) -> None:
+        """Take one outcome; a full chunk is recorded at once."""
+        self._waiting.append(sent)
+        if len(self._waiting) >= _SETTLE_CHUNK:
+            self._wake.set()
+
+    def close(self) -> None:
+        """Stop :meth:`run` after its current chunk."""
+        self._closed = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Record chunks until closed."""
+        while not self._closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _SETTLE_EVERY_S)
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Record every outcome waiting, in one transaction."""
+        chunk, self._waiting = self._waiting, []
+        if not chunk:
+            return
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await outbox_store.settle(conn, [s for s, _ in chunk])
+                for gone in {ch for s, ch in chunk if s.status == "gone" and ch}:
+                    await resident_store.disable_push_channel(conn, gone)
+        except BaseException:
+            self._waiting[:0] = chunk
+            raise
+        self.recorded += chunk
 
 
 @dataclass

@@ -8,6 +8,7 @@ Runs the real workers, outbox, Web Push and push service, on a database of its o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -131,3 +132,47 @@ async def test_a_worker_that_stalled_past_its_lease_sends_nothing_more(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+@pytest.mark.timeout(60)
+async def test_outcomes_are_recorded_while_the_batch_is_still_being_sent(
+    own_pool: asyncpg.Pool,
+    push_service: PushService,
+    producer: AIOKafkaProducer,
+    tmp_path: Path,
+) -> None:
+    """One endpoint of a batch hangs: the others' rows are recorded delivered while it does,
+    so a process killed then would send again only the hanging one, not the whole batch."""
+    pool, push = own_pool, push_service
+    homes = [(35.001 + i % 10 * 1e-4, 139.001 + i // 10 * 1e-4) for i in range(RESIDENTS)]
+    endpoints = await seed_push_residents(pool, push, homes)
+    push.hang(endpoints[0])
+    alert = Alert(id=uuid.uuid4(), level=AlertLevel.EVACUATE, hazard="flood",
+                  area_name="東地区", area=square(139.0, 35.0, 0.02), headline={"ja": "避難指示"},
+                  issued_at=datetime.now(UTC))  # fmt: skip
+    async with pool.acquire() as conn:
+        await store.insert_alert(conn, alert)
+        channels = await conn.fetch("SELECT subscriber_id, id FROM push_channels")
+        async with conn.transaction():
+            await outbox_store.enqueue(conn, alert.id, 4, [], [(s, c) for s, c in channels])
+
+    policy = EndpointPolicy(allow_insecure_loopback=True)
+    limits = SenderLimits(timeout_s=30.0)
+    signer = VapidSigner(load_or_create_vapid_key(tmp_path / "vapid.pem"), subject="mailto:t@x.jp")
+    async with new_push_session(policy, limits) as session:
+        sender = WebPushSender(session, signer, policy=policy, limits=limits)
+        worker = DeliveryWorker(pool, producer, sender, _TagComposer(), lease_s=LEASE_S * 10)
+        batch = asyncio.create_task(worker.deliver_once())
+
+        async def others_recorded() -> bool:
+            statuses = [r["status"] for r in await _rows(pool, alert.id)]
+            return statuses.count("delivered") == RESIDENTS - 1
+
+        await wait_until(others_recorded, timeout_s=20)
+        assert not batch.done()  # still waiting on the hanging endpoint
+        assert push.hanging == 1
+        batch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await batch
+    pending = [r for r in await _rows(pool, alert.id) if r["status"] != "delivered"]
+    assert [(r["status"], r["lease_token"] is not None) for r in pending] == [("pending", True)]
