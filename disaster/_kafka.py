@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import functools
 import itertools
 import json
@@ -26,6 +27,8 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -122,10 +125,45 @@ def new_producer(bootstrap: str) -> AIOKafkaProducer:
     """Return an unstarted producer that waits for all replicas.
 
     Idempotence is off because the embedded broker does not support it; consumers dedupe.
+    The producer sends only to partitions that the broker answering now has confirmed: see
+    :func:`_forget_partitions_unconfirmed`.
     """
-    return AIOKafkaProducer(
+    producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=2
     )
+    _forget_partitions_unconfirmed(producer.client)
+    return producer
+
+
+def _forget_partitions_unconfirmed(client: AIOKafkaClient) -> None:
+    """Make ``client`` forget its topics' partitions when a metadata refresh fails.
+
+    aiokafka refreshes metadata when a connection breaks, which fails while the broker is down,
+    and then goes on sending to the partitions it knew. The embedded broker restarts empty and
+    writes such a record although the topic does not exist; once the topic is created (by the
+    watch in :mod:`disaster.ingress`, or by a client's metadata request, which makes the broker
+    create it), its partitions start at offset 0 again over the records already written, and
+    every later write landing on one of their offsets fails with ``UnknownError`` until the
+    offsets pass them: a handler publishing one record at a time, with its capped backoff, kept
+    failing for minutes. A producer that knows no partitions asks the broker for them before
+    it sends, so it writes only into topics that exist. A failed refresh reports back only
+    after ``retry_backoff_ms``, so a sender holding records for the forgotten partitions does
+    not refresh in a busy loop while the broker is down.
+    """
+    update = client._metadata_update  # no public hook on a failed refresh
+    backoff_s = client._retry_backoff
+
+    async def update_or_forget(cluster: ClusterMetadata, topics: Any) -> bool:
+        if await update(cluster, topics):
+            return True
+        if cluster is client.cluster:
+            with cluster._lock:
+                cluster._partitions = {}
+                cluster._broker_partitions = collections.defaultdict(set)
+            await asyncio.sleep(backoff_s)
+        return False
+
+    client._metadata_update = update_or_forget
 
 
 def dead_letter(record: ConsumerRecord, reason: str) -> dict[str, Any]:

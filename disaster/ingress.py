@@ -132,7 +132,14 @@ class IngressPublisher:
                 )
                 for r in rows
             ]  # fmt: skip
-            await asyncio.wait_for(asyncio.gather(*sent), _SEND_TIMEOUT_S)
+            # Every outcome is collected, so the sends failing after the first are not left
+            # unretrieved ("Future exception was never retrieved" in the log).
+            outcomes = await asyncio.wait_for(
+                asyncio.gather(*sent, return_exceptions=True), _SEND_TIMEOUT_S
+            )
+            failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            if failed is not None:
+                raise failed
             await conn.execute(
                 "UPDATE ingress_outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
                 [r["id"] for r in rows],

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from disaster._kafka import new_producer
+from disaster._kafka import ensure_topics, new_producer
 from disaster.embedded import EmbeddedKafka
 from disaster.ingress import EPOCH_TOPIC, BrokerWatch
 
@@ -89,3 +89,57 @@ async def test_a_restart_while_the_epoch_is_read_is_noticed_at_once(
     assert changed
     assert watch.epoch not in (None, before)
     assert forgotten == [True]
+
+
+@pytest.mark.timeout(90)
+async def test_records_sent_before_the_topics_are_recreated_do_not_break_later_writes(
+    own_broker: EmbeddedKafka,
+) -> None:
+    """A producer that knew the broker before it restarted empty writes every record once the
+    topic is back, and the partition keeps them in order, one offset each.
+
+    Guarantee checked: the embedded broker writes a record even into a topic it does not have,
+    and creating the topic afterwards (as the watch does) starts its partitions at offset 0
+    again over the records already written. A producer going on with the partitions it knew
+    from before the restart then made every later write collide with one of those records
+    (``UnknownError``) until the offsets passed them, which for a handler publishing one event
+    at a time with a capped backoff took minutes. The producer forgets partitions its metadata
+    refresh could not confirm while the broker was down, and asks the new broker before it
+    writes again.
+    """
+    bootstrap, tp = own_broker.bootstrap, TopicPartition("restart.probe", 0)
+    await ensure_topics(bootstrap, {tp.topic: 1})
+    producer = new_producer(bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(tp.topic, b"before", partition=0)
+        own_broker.kill()
+        await asyncio.sleep(1.0)  # the producer's metadata refresh fails meanwhile
+        await asyncio.to_thread(own_broker.restart)
+        early = asyncio.create_task(producer.send_and_wait(tp.topic, b"early", partition=0))
+        await asyncio.sleep(1.0)  # the watch notices the restart only a little later
+        await ensure_topics(bootstrap, {tp.topic: 1})
+        await asyncio.wait_for(early, 30)
+        for i in range(3):
+            later = producer.send_and_wait(tp.topic, f"later {i}".encode(), partition=0)
+            await asyncio.wait_for(later, 30)
+    finally:
+        await producer.stop()
+    read = await asyncio.wait_for(_read_from_start(bootstrap, tp, 4), 15)
+
+    assert read == [(0, b"early"), (1, b"later 0"), (2, b"later 1"), (3, b"later 2")]
+
+
+async def _read_from_start(bootstrap: str, tp: TopicPartition, count: int) -> list[tuple]:
+    """The first ``count`` records of a partition, as (offset, value)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await reader.start()
+    try:
+        reader.assign([tp])
+        read: list[tuple] = []
+        while len(read) < count:
+            batch = await reader.getmany(tp, timeout_ms=500)
+            read += [(r.offset, r.value) for r in batch.get(tp, [])]
+        return read
+    finally:
+        await reader.stop()
