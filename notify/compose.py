@@ -34,6 +34,7 @@ from disaster.route_api import LiveRoutes, NoCityError
 from disaster.water_deadline import alert_water_expected_at, seconds_left
 from evac.refuge import VERTICAL_HAZARDS, safe_floor
 from evac.router import LiveRouter
+from notify._cache import forget_beyond
 from notify.delivery import Recipient
 from notify.messages import (
     AlertFacts,
@@ -78,6 +79,8 @@ class PersonalComposer:
     async def prepare(self, alerts: list[Alert]) -> LiveRouter | None:
         """Catch up once per batch: the router (closures, shelters), the incidents named and
         when each routed alert expects the water (read once per alert: it never changes)."""
+        forget_beyond(self._incidents, {a.incident_id for a in alerts})
+        forget_beyond(self._water_at, {a.id for a in alerts})
         for alert in alerts:
             if alert.incident_id is not None and alert.incident_id not in self._incidents:
                 async with self._pool.acquire() as conn:

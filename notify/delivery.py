@@ -38,6 +38,7 @@ from disaster import outbox_store, resident_store, store, topics
 from disaster._kafka import encode_json
 from disaster.domain import Alert, GeoPoint
 from disaster.outbox_store import Claimed, Settled
+from notify._cache import forget_beyond
 from notify._drain import drain_forever
 from notify.webpush import (
     InvalidSubscriptionError,
@@ -187,6 +188,7 @@ class DeliveryWorker:
         )  # fmt: skip
 
     async def _load_alerts(self, conn: asyncpg.Connection, alert_ids: set[uuid.UUID]) -> None:
+        forget_beyond(self._alerts, alert_ids)
         for alert_id in alert_ids - self._alerts.keys():
             alert = await store.alert_by_id(conn, alert_id)
             if alert is not None:

@@ -1,20 +1,27 @@
-"""Nearest-shelter searches on a synthetic city, next to scipy and networkx in the same run.
+"""Nearest-shelter searches on a synthetic city and on the largest real extract, next to scipy
+and networkx in the same run.
 
-The city is a jittered two-way street lattice with diagonal lanes and arterials every tenth
-street, a few segments removed; four profiles (walk, wheelchair, slow walker, car) give four
-weight arrays (length / speed, inf where the profile cannot pass: steps, lanes, one-way
-streets). About 1 % of the intersections are shelters. Measured:
+The generated city is a jittered two-way street lattice with diagonal lanes and arterials
+every tenth street, a few segments removed; four profiles (walk, wheelchair, slow walker, car)
+give four weight arrays (length / speed, inf where the profile cannot pass: steps, lanes,
+one-way streets). The real extract is the OSM file in ``../shared/data/osm`` with the most
+directed edges (``bench.evac.extract``, evac's own OSM import) with evac's four profiles (walk,
+slow walk, wheelchair, car: ``evac.profiles.travel_time_s``). In both, about 1 % of the
+intersections are shelters. Measured on each:
 
 - a full recompute of all four profiles (``nearest_shelter_times_by_profile``, both cores);
 - the same single-profile search by this solver and by ``scipy.sparse.csgraph.dijkstra``
   (``min_only=True``, with predecessors, on the reversed graph with the same integer weights),
   one core each, distances checked equal;
-- networkx ``multi_source_dijkstra_path_length`` on a smaller city (networkx is slow);
+- networkx ``multi_source_dijkstra_path_length`` on a smaller generated city (networkx is
+  slow) and on the whole real extract;
 - closing the ~100 edges nearest a point (a flooded block) and reopening them, repaired
   incrementally, checked label for label against a full recompute;
 - extracting one route; the memory held by the arrays.
 
-Run from the repository root: ``python -m bench.evac [--quick]`` (quick: a smaller city).
+Lines starting ``bench:`` are the headline figures; the real extract's carry ``real_extract_``.
+Run from the repository root: ``python -m bench.evac [--quick]`` (quick: a smaller city, fewer
+repeats).
 """
 
 from __future__ import annotations
@@ -32,18 +39,21 @@ import psutil
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
-from evac import solver
+from bench.evac.extract import largest_extract, reversed_csr, shelter_nodes, to_metres
+from evac import profiles, solver
 from evac.solver import UNREACHED, SearchGraph, ShelterTimes
 
 PROFILES = ("walk", "wheelchair", "slow_walker", "car")
+REAL_PROFILES = ("walk", "slow_walk", "wheelchair", "car")
 SPACING_M = 80.0
 CLOSED_EDGES = 100
 MIB = 1 << 20
 
 
 class City(NamedTuple):
-    """A synthetic street graph: forward CSR, (4, m) weights in seconds, shelters, and each
-    node's grid position (for choosing a closed area)."""
+    """A street graph: forward CSR, (4, m) weights in seconds, shelters, each node's position
+    (grid steps, or metres for the real extract) and the margin kept from the edge of the
+    bounds when choosing a closed area, and the profiles' names."""
 
     indptr: np.ndarray
     indices: np.ndarray
@@ -51,6 +61,12 @@ class City(NamedTuple):
     sources: np.ndarray
     row: np.ndarray
     col: np.ndarray
+    margin: float = 5.0
+    names: tuple[str, ...] = PROFILES
+
+    @property
+    def tails(self) -> np.ndarray:
+        return np.repeat(np.arange(self.indptr.size - 1), np.diff(self.indptr))
 
 
 # --- the city -------------------------------------------------------------------------------
@@ -109,6 +125,19 @@ def city(side: int, seed: int = 7) -> City:
     return City(indptr, heads[order].astype(np.int32), weights[:, order], sources, row, col)
 
 
+def real_city() -> tuple[str, City]:
+    """The largest real extract with evac's four profiles and shelters at 1 % of its nodes
+    (the same nodes as ``bench.evac.query``'s shelters); return its file name and city."""
+    path, graph = largest_extract()
+    weights = np.stack([profiles.travel_time_s(graph, profiles.PROFILES[p]) for p in REAL_PROFILES])
+    sources = shelter_nodes(graph.n_nodes, np.random.default_rng(3))
+    x, y = to_metres(graph, graph.node_lon, graph.node_lat)
+    return path.name, City(
+        graph.indptr, graph.indices, weights.astype(np.float64), sources, y, x,
+        margin=100.0, names=REAL_PROFILES,  # closed areas centred 100 m inside the bounds
+    )  # fmt: skip
+
+
 # --- timing helpers -------------------------------------------------------------------------
 
 FIELDS = ("dist_s", "next_node", "next_edge", "source", "hops")
@@ -142,14 +171,13 @@ def same_labels(times: ShelterTimes, arrays: list[np.ndarray]) -> bool:
 
 
 def reversed_scipy(c: City, weights_s: np.ndarray) -> sp.csr_array:
-    """The reversed graph of open edges with quantised weights, built with plain numpy
-    (the lattice has no parallel edges, so COO's summing of duplicates never applies)."""
-    weights = solver.quantise_times(weights_s)
-    n = c.indptr.size - 1
-    tails = np.repeat(np.arange(n), np.diff(c.indptr))
-    open_ = weights < UNREACHED
-    data = weights[open_].astype(np.float64)
-    return sp.csr_array((data, (c.indices[open_], tails[open_])), shape=(n, n))
+    """The reversed graph of the open edges with the solver's quantised weights (of parallel
+    edges the quickest: the real extract has some, the lattice none)."""
+    return reversed_csr(c.indptr.size - 1, c.tails, c.indices, weights_s)
+
+
+def p99(values: np.ndarray | list[float]) -> float:
+    return float(np.percentile(values, 99))
 
 
 # --- the measurements ---------------------------------------------------------------------
@@ -157,80 +185,90 @@ def reversed_scipy(c: City, weights_s: np.ndarray) -> sp.csr_array:
 
 def bench_profiles(
     graph: SearchGraph, c: City, repeat: int
-) -> tuple[float, tuple[ShelterTimes, ...]]:
-    """Full recompute of the four profiles at once; return p50 ms and the solutions."""
+) -> tuple[np.ndarray, tuple[ShelterTimes, ...]]:
+    """Full recompute of the four profiles at once; return the times (ms) and the solutions."""
     solve = partial(solver.nearest_shelter_times_by_profile, graph, c.weights_s, c.sources)
     solve()
     ms = timed(solve, repeat)
     threads = numba.get_num_threads()
     print(
-        f"4 profiles in parallel ({threads} threads): p50 {p50(ms):.1f} ms, min {ms.min():.1f} ms"
+        f"4 profiles in parallel ({threads} threads): p50 {p50(ms):.2f} ms, "
+        f"p99 {p99(ms):.2f} ms, min {ms.min():.2f} ms"
     )
-    return p50(ms), solve()
+    return ms, solve()
 
 
 def _scipy_search(rev: sp.csr_array, sources: np.ndarray) -> tuple[np.ndarray, ...]:
     return dijkstra(rev, indices=sources, min_only=True, return_predecessors=True)
 
 
+class OneProfile(NamedTuple):
+    """One profile's single-core search times (ms), ours and scipy's, and their agreement."""
+
+    ours: np.ndarray
+    scipy: np.ndarray
+    equal: bool
+
+
 def _compare_one(
     graph: SearchGraph, c: City, p: int, solved: ShelterTimes, repeat: int
-) -> tuple[float, float]:
-    """One profile, ours and scipy on one core; print and return their p50 ms."""
-    ours = p50(
-        timed(partial(solver.nearest_shelter_times, graph, c.weights_s[p], c.sources), repeat)
-    )
+) -> OneProfile:
+    """One profile, ours and scipy on one core; print and return their times."""
+    solve = partial(solver.nearest_shelter_times, graph, c.weights_s[p], c.sources)
+    solve()
+    ours = timed(solve, repeat)
     run = partial(_scipy_search, reversed_scipy(c, c.weights_s[p]), c.sources)
-    theirs = p50(timed(run, max(3, repeat // 2)))
+    theirs = timed(run, max(3, repeat // 2))
     dist = run()[0]
     same = np.array_equal(np.where(np.isinf(dist), UNREACHED, dist), units(solved))
     print(
-        f"  {PROFILES[p]:12s} ours p50 {ours:6.1f} ms   scipy p50 {theirs:6.1f} ms   "
-        f"ratio {theirs / ours:4.2f} x   distances equal: {same}"
+        f"  {c.names[p]:12s} ours p50 {p50(ours):7.2f} ms, p99 {p99(ours):7.2f} ms   "
+        f"scipy p50 {p50(theirs):7.2f} ms   ratio {p50(theirs) / p50(ours):4.2f} x   "
+        f"distances equal: {same}"
     )
-    return ours, theirs
+    return OneProfile(ours, theirs, same)
 
 
 def bench_vs_scipy(
     graph: SearchGraph, c: City, solved: tuple[ShelterTimes, ...], repeat: int
-) -> tuple[float, float]:
-    """The same single-profile searches, one core each; return total p50 ms (ours, scipy)."""
+) -> list[OneProfile]:
+    """The same single-profile searches, one core each."""
     numba.set_num_threads(1)
     try:
-        pairs = [_compare_one(graph, c, p, solved[p], repeat) for p in range(len(PROFILES))]
+        return [_compare_one(graph, c, p, solved[p], repeat) for p in range(len(c.names))]
     finally:
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-    return sum(o for o, _ in pairs), sum(t for _, t in pairs)
 
 
-def bench_networkx(side: int, repeat: int) -> float:
-    """The walk profile on a smaller city, ours against networkx; return the speed ratio."""
-    c = city(side, seed=11)
+def bench_networkx(c: City, repeat: int, nx_repeat: int) -> tuple[float, float, bool]:
+    """The walk profile, ours against networkx; return both p50 (ms) and their agreement."""
     graph = solver.search_graph(c.indptr, c.indices)
     solve = partial(solver.nearest_shelter_times, graph, c.weights_s[0], c.sources)
     ours = p50(timed(solve, repeat))
     rev = nx.from_scipy_sparse_array(reversed_scipy(c, c.weights_s[0]), create_using=nx.DiGraph)
     run = partial(nx.multi_source_dijkstra_path_length, rev, {int(s) for s in c.sources})
-    theirs = p50(timed(run, 3))
+    theirs = p50(timed(run, nx_repeat))
     dist = run()
     expected = np.full(c.indptr.size - 1, UNREACHED)
     expected[list(dist)] = list(dist.values())
     same = np.array_equal(expected, units(solve()))
     print(
         f"networkx on {c.indices.size:,} edges: ours p50 {ours:.2f} ms, networkx p50 "
-        f"{theirs:.0f} ms, ratio {theirs / ours:.0f} x, distances equal: {same}"
+        f"{theirs:.1f} ms, ratio {theirs / ours:.0f} x, distances equal: {same}"
     )
-    return theirs / ours
+    return ours, theirs, same
 
 
 def _areas(c: City, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Return ``count`` sets of the CLOSED_EDGES edges nearest a random point (flooded blocks)."""
-    tails = np.repeat(np.arange(c.indptr.size - 1), np.diff(c.indptr))
+    tails = c.tails
     mid_row = (c.row[tails] + c.row[c.indices]) / 2
     mid_col = (c.col[tails] + c.col[c.indices]) / 2
+    low = np.array([c.row.min(), c.col.min()]) + c.margin
+    high = np.array([c.row.max(), c.col.max()]) - c.margin
     out = []
     for _ in range(count):
-        r, q = rng.uniform(5, c.row.max() - 5, 2)
+        r, q = rng.uniform(low, high)
         near = np.argpartition(np.hypot(mid_row - r, mid_col - q), CLOSED_EDGES)[:CLOSED_EDGES]
         out.append(np.sort(near))
     return out
@@ -282,9 +320,9 @@ def bench_closures(
     touched = [r.touched for r in runs]
     print(
         f"closing the {CLOSED_EDGES} edges nearest a point ({areas} places x 4 profiles): "
-        f"close p50 {p50(close):.2f} ms, p99 {np.percentile(close, 99):.2f} ms; reopen p50 "
+        f"close p50 {p50(close):.2f} ms, p99 {p99(close):.2f} ms; reopen p50 "
         f"{p50([r.reopen_ms for r in runs]):.2f} ms; nodes touched p50 {p50(touched):.0f}, "
-        f"max {max(touched)}; full recompute p50 {p50([r.full_ms for r in runs]):.1f} ms; "
+        f"max {max(touched)}; full recompute p50 {p50([r.full_ms for r in runs]):.2f} ms; "
         f"labels equal to the full recompute and, reopened, to the original: "
         f"{all(r.equal for r in runs)}"
     )
@@ -304,13 +342,13 @@ def bench_routes(times: ShelterTimes, count: int) -> tuple[float, float]:
         hops[i] = way.edges.size
     print(
         f"route extraction ({count} starts, mean {hops.mean():.0f} edges): "
-        f"p50 {p50(us):.1f} us, p99 {np.percentile(us, 99):.1f} us"
+        f"p50 {p50(us):.1f} us, p99 {p99(us):.1f} us"
     )
-    return p50(us), float(np.percentile(us, 99))
+    return p50(us), p99(us)
 
 
-def memory_mib(graph: SearchGraph, solved: tuple[ShelterTimes, ...]) -> float:
-    """Print and return the MiB held by the topology and the profiles' arrays."""
+def memory_mib(graph: SearchGraph, solved: tuple[ShelterTimes, ...]) -> tuple[float, float]:
+    """Print and return the MiB held by the topology and by one profile's arrays."""
     topology = sum(a.nbytes for a in graph) / MIB
     state = [
         (t.dist_s, t.state.weight_units, t.state.seeds, t.state.records, t.state.labels)
@@ -319,46 +357,85 @@ def memory_mib(graph: SearchGraph, solved: tuple[ShelterTimes, ...]) -> float:
     per_profile = [sum(a.nbytes for a in arrays) / MIB for arrays in state]
     rss = psutil.Process().memory_info().rss / MIB
     print(
-        f"memory: topology both ways {topology:.1f} MiB; per profile {per_profile[0]:.1f} MiB "
+        f"memory: topology both ways {topology:.2f} MiB; per profile {per_profile[0]:.2f} MiB "
         f"(weights, seeds, records, labels, seconds); process RSS {rss:.0f} MiB"
     )
-    return topology + sum(per_profile)
+    return topology, per_profile[0]
+
+
+class Plan(NamedTuple):
+    """How much to repeat on one city, and the city networkx searches (None: the same)."""
+
+    repeat: int
+    areas: int
+    nx_city: City | None
+    nx_repeat: int
+
+
+def measure(c: City, plan: Plan, key: str) -> None:
+    """Run every measurement on one city and print its headline lines, keys led by ``key``."""
+    n, m = c.indptr.size - 1, c.indices.size
+    print(f"{n:,} nodes, {m:,} directed edges, {c.sources.size:,} shelters, {c.names}")
+    graph = solver.search_graph(c.indptr, c.indices)
+    full4, solved = bench_profiles(graph, c, plan.repeat)
+    print("the same search, one core each (ours: validation, quantising, publishing included)")
+    one = bench_vs_scipy(graph, c, solved, plan.repeat)
+    ours, theirs = sum(p50(o.ours) for o in one), sum(p50(o.scipy) for o in one)
+    print(
+        f"4 profiles: ours {ours:.2f} ms in turn, {p50(full4):.2f} ms in parallel; "
+        f"scipy {theirs:.2f} ms"
+    )
+    nx_ours, nx_theirs, nx_same = bench_networkx(plan.nx_city or c, plan.repeat, plan.nx_repeat)
+    runs = bench_closures(graph, c, solved, plan.areas)
+    close = [r.close_ms for r in runs]
+    full = p50([r.full_ms for r in runs])
+    route50, route99 = bench_routes(solved[0], 2000)
+    topology, per_profile = memory_mib(graph, solved)
+    k = len(c.names)
+    for line in (
+        f"{key}graph_edges = {m} edges",
+        f"{key}full_recompute_4_profiles = {p50(full4):.2f} ms",
+        f"{key}full_recompute_4_profiles_p99 = {p99(full4):.2f} ms",
+        f"{key}single_profile_search = {ours / k:.2f} ms",
+        f"{key}single_profile_search_p99 = {np.mean([p99(o.ours) for o in one]):.2f} ms",
+        f"{key}scipy_single_profile = {theirs / k:.2f} ms",
+        f"{key}scipy_distances_equal = {int(all(o.equal for o in one))}",
+        f"{key}speedup_vs_scipy = {theirs / ours:.2f} x",
+        f"{key}speedup_vs_scipy_per_profile = "
+        + ", ".join(f"{p50(o.scipy) / p50(o.ours):.2f}" for o in one)
+        + " x",
+        f"{key}speedup_vs_scipy_4_profiles_parallel = {theirs / p50(full4):.2f} x",
+        f"{key}networkx_edges = {(plan.nx_city or c).indices.size} edges",
+        f"{key}networkx = {nx_theirs:.2f} ms (ours {nx_ours:.3f} ms)",
+        f"{key}speedup_vs_networkx = {nx_theirs / nx_ours:.0f} x",
+        f"{key}networkx_distances_equal = {int(nx_same)}",
+        f"{key}incremental_closure = {p50(close):.3f} ms",
+        f"{key}incremental_closure_p99 = {p99(close):.3f} ms",
+        f"{key}incremental_reopen = {p50([r.reopen_ms for r in runs]):.3f} ms",
+        f"{key}closure_full_recompute = {full:.2f} ms",
+        f"{key}closure_speedup_vs_full_recompute = {full / p50(close):.0f} x",
+        f"{key}closure_equal_to_full_recompute = {int(all(r.equal for r in runs))}",
+        f"{key}route_p50 = {route50:.1f} us",
+        f"{key}route_p99 = {route99:.1f} us",
+        f"{key}memory_topology = {topology:.2f} MiB",
+        f"{key}memory_per_profile = {per_profile:.2f} MiB",
+        f"{key}memory_topology_and_4_profiles = {topology + k * per_profile:.1f} MiB",
+    ):
+        print(f"bench: {line}")
 
 
 def main(quick: bool) -> None:
-    """Run every measurement and print the headline lines."""
+    """Run every measurement on the generated city, then on the real extract."""
     side, nx_side, repeat, areas = (130, 50, 5, 5) if quick else (500, 108, 9, 9)
-    c = city(side)
-    n, m = c.indptr.size - 1, c.indices.size
-    print(f"city: {n:,} nodes, {m:,} directed edges, {c.sources.size:,} shelters, {PROFILES}")
-    graph = solver.search_graph(c.indptr, c.indices)
-    full4, solved = bench_profiles(graph, c, repeat)
-    print("the same search, one core each (ours: validation, quantising, publishing included)")
-    ours, theirs = bench_vs_scipy(graph, c, solved, repeat)
-    print(
-        f"4 profiles: ours {ours:.1f} ms in turn, {full4:.1f} ms in parallel; scipy {theirs:.1f} ms"
-    )
-    nx_ratio = bench_networkx(nx_side, repeat)
-    runs = bench_closures(graph, c, solved, areas)
-    close, full = p50([r.close_ms for r in runs]), p50([r.full_ms for r in runs])
-    route50, route99 = bench_routes(solved[0], 2000)
-    mib = memory_mib(graph, solved)
-    for line in (
-        f"graph_edges = {m} edges",
-        f"full_recompute_4_profiles = {full4:.1f} ms",
-        f"single_profile_search = {ours / 4:.1f} ms",
-        f"scipy_single_profile = {theirs / 4:.1f} ms",
-        f"speedup_vs_scipy = {theirs / ours:.2f} x",
-        f"speedup_vs_scipy_4_profiles_parallel = {theirs / full4:.2f} x",
-        f"speedup_vs_networkx = {nx_ratio:.0f} x",
-        f"incremental_closure = {close:.2f} ms",
-        f"incremental_reopen = {p50([r.reopen_ms for r in runs]):.2f} ms",
-        f"closure_speedup_vs_full_recompute = {full / close:.0f} x",
-        f"route_p50 = {route50:.1f} us",
-        f"route_p99 = {route99:.1f} us",
-        f"memory_topology_and_4_profiles = {mib:.0f} MiB",
-    ):
-        print(f"bench: {line}")
+    print("generated city: ", end="")
+    measure(city(side), Plan(repeat, areas, city(nx_side, seed=11), 3), "")
+    name, real = real_city()
+    print(f"\nreal extract {name}: ", end="")
+    # ~1 ms a search: many more repeats, 50 closed places, networkx on the whole graph
+    real_plan = Plan(repeat=300, areas=50, nx_city=None, nx_repeat=30)
+    if quick:
+        real_plan = Plan(repeat=50, areas=10, nx_city=None, nx_repeat=10)
+    measure(real, real_plan, "real_extract_")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ Run from the repository root: ``python -m bench.evac.load_snap [--quick]``.
 from __future__ import annotations
 
 import argparse
-import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,12 +32,12 @@ from typing import NamedTuple
 import numpy as np
 import shapely
 
+from bench.evac.extract import largest_extract, to_metres
 from evac.generate import BENCH_SIZE, generate_town
-from evac.graph import EARTH_RADIUS_M, RoadGraph, load_graph, save_graph
+from evac.graph import RoadGraph, load_graph, save_graph
 from evac.osm import graph_from_osm
 from evac.snap import EdgeIndex
 
-OSM_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "osm"
 AGREE_M = 1e-6  # GEOS and numpy measure the same distance to within rounding
 
 
@@ -115,17 +114,9 @@ def bench_load(name: str, graph: RoadGraph, osm: Path | None, repeat: int) -> No
         print(f"bench: load_{name}_osm_ratio = {_ratio(osm_p50, ours)}")
 
 
-def _to_metres(graph: RoadGraph, lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Return the local metres ``EdgeIndex`` uses (same centre, same scale) for degrees."""
-    lon0, lat0 = float(np.mean(graph.node_lon)), float(np.mean(graph.node_lat))
-    kx = EARTH_RADIUS_M * math.cos(math.radians(lat0)) * math.pi / 180.0
-    ky = EARTH_RADIUS_M * math.pi / 180.0
-    return (lon - lon0) * kx, (lat - lat0) * ky
-
-
 def _segments(graph: RoadGraph) -> Segments:
     """Return the streets in local metres."""
-    x, y = _to_metres(graph, graph.node_lon, graph.node_lat)
+    x, y = to_metres(graph, graph.node_lon, graph.node_lat)
     src, dst = graph.edge_source().astype(np.int64), graph.indices.astype(np.int64)
     lo, hi = np.minimum(src, dst), np.maximum(src, dst)
     _, first = np.unique(lo * graph.n_nodes + hi, return_index=True)
@@ -138,7 +129,7 @@ def _points(graph: RoadGraph, count: int) -> Points:
     rng = np.random.default_rng(5)
     lon = rng.uniform(graph.node_lon.min(), graph.node_lon.max(), count)
     lat = rng.uniform(graph.node_lat.min(), graph.node_lat.max(), count)
-    return Points(lon, lat, *_to_metres(graph, lon, lat))
+    return Points(lon, lat, *to_metres(graph, lon, lat))
 
 
 def _snap_ours(index: EdgeIndex, pts: Points) -> tuple[np.ndarray, np.ndarray]:
@@ -232,13 +223,6 @@ def bench_snap(name: str, graph: RoadGraph, count: int, brute_count: int) -> Non
     off_brute = int(np.sum(np.abs(ours_d[:brute_count] - brute_d) > AGREE_M))
     print(f"bench: snap_{name}_disagree = {off_tree} of {count} (STRtree), "
           f"{off_brute} of {brute_count} (brute force)")  # fmt: skip
-
-
-def largest_extract() -> tuple[Path, RoadGraph]:
-    """Return the real extract with the most directed edges, and its graph."""
-    graphs = {path: graph_from_osm(path) for path in sorted(OSM_DIR.glob("*.osm*"))}
-    path = max(graphs, key=lambda p: graphs[p].n_edges)
-    return path, graphs[path]
 
 
 def main(quick: bool) -> None:

@@ -14,29 +14,23 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
+from bench.evac.extract import largest_extract, reversed_csr, shelter_nodes
 from disaster.domain import GeoPoint
 from disaster.domain.shelter import Shelter
-from evac import solver
 from evac.generate import BENCH_SIZE, generate_town
 from evac.graph import RoadGraph
-from evac.osm import graph_from_osm
 from evac.profiles import PROFILES, travel_time_s
 from evac.router import LiveRouter
 from evac.solver import UNREACHED
 
-OSM = Path(__file__).resolve().parents[3] / "shared" / "data" / "osm" / "Helsinki.osm.pbf"
-SHELTER_SHARE = 0.01
-
 
 def _shelters(graph: RoadGraph, rng: np.random.Generator) -> list[Shelter]:
     """About 1 % of the intersections as open shelters for every hazard (ample capacity)."""
-    picks = rng.choice(graph.n_nodes, max(3, int(graph.n_nodes * SHELTER_SHARE)), replace=False)
+    picks = shelter_nodes(graph.n_nodes, rng)
     return [
         Shelter(id=f"b{i}", name=f"shelter {i}", kind="both", open=True, capacity=10_000,
                 hazards=frozenset({"flood", "earthquake"}), source="bench",
@@ -81,15 +75,8 @@ def check_against_scipy(graph: RoadGraph) -> None:
     router.route(GeoPoint(lat=float(graph.node_lat[0]), lon=float(graph.node_lon[0])),
                  "walk", "flood")  # fmt: skip
     times = router._times("walk", "flood")
-    units = solver.quantise_times(travel_time_s(graph, PROFILES["walk"]))
-    ok = units < UNREACHED
-    heads, tails = graph.indices[ok].astype(np.int64), graph.edge_source()[ok]
-    order = np.lexsort((units[ok], tails, heads))  # parallel edges: keep the quickest
-    heads, tails, data = heads[order], tails[order], units[ok][order].astype(np.float64)
-    first = np.ones(heads.size, dtype=bool)
-    first[1:] = (heads[1:] != heads[:-1]) | (tails[1:] != tails[:-1])
-    reverse = sp.csr_array((data[first], (heads[first], tails[first])),
-                           shape=(graph.n_nodes,) * 2)  # fmt: skip
+    weights_s = travel_time_s(graph, PROFILES["walk"])
+    reverse = reversed_csr(graph.n_nodes, graph.edge_source(), graph.indices, weights_s)
     sources = np.unique([n for n in router._shelter_nodes if n >= 0])
     started = time.perf_counter()
     expected = dijkstra(reverse, indices=sources, min_only=True)
@@ -102,7 +89,7 @@ def check_against_scipy(graph: RoadGraph) -> None:
 
 def main(quick: bool) -> None:
     count = 2_000 if quick else 20_000
-    real = graph_from_osm(OSM)
+    _, real = largest_extract()
     bench_queries("helsinki", real, count)
     check_against_scipy(real)
     town = generate_town(0, size=128 if quick else BENCH_SIZE)

@@ -13,11 +13,14 @@ from disaster import topics
 __all__ = [
     "STREAMS",
     "Deliveries",
+    "Wave",
     "alert_origins",
     "check_deliveries",
     "percentiles_ms",
     "stored_counts",
     "stored_latencies_ms",
+    "unsettled",
+    "wave_figures",
 ]
 
 #: Stream name, raw topic, DLQ topic, and the table (and count) a valid record ends in.
@@ -55,6 +58,60 @@ async def stored_counts(conn: asyncpg.Connection) -> dict[str, int]:
     counts["subscribers"] = int(await conn.fetchval("SELECT count(*) FROM subscribers"))
     counts["answers"] = int(await conn.fetchval("SELECT count(*) FROM answers"))
     return counts
+
+
+async def unsettled(conn: asyncpg.Connection) -> tuple[int, int, int]:
+    """What is still on its way to residents: river stage events (氾濫注意 and up, each an
+    alert) with no delivery row yet, push rows pending, and push rows delivered (for the sink's
+    count to be compared with)."""
+    events = await conn.fetchval(
+        """SELECT count(*) FROM hazard_events h
+           WHERE h.kind = 'river.stage' AND (h.body->>'stage')::int >= 2
+             AND NOT EXISTS (SELECT 1 FROM alerts a JOIN deliveries d ON d.alert_id = a.id
+                             WHERE a.hazard_event_id = h.id)"""
+    )
+    row = await conn.fetchrow(
+        """SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+                  count(*) FILTER (WHERE status = 'delivered') AS delivered
+           FROM deliveries WHERE channel LIKE 'push:%'"""
+    )
+    return int(events), int(row["pending"]), int(row["delivered"])
+
+
+@dataclass(frozen=True)
+class Wave:
+    """One river wave's fan-outs: its river alerts (by the reading that raised them)."""
+
+    alerts: int
+    push_rows: int
+    residents: int
+
+
+async def wave_figures(
+    conn: asyncpg.Connection, started_unix: float, wave_s: float
+) -> tuple[dict[int, Wave], int]:
+    """River alerts, their delivered push rows and the residents they reached, per wave (0
+    first, by the causing reading's time); and how many residents every wave reached."""
+    rows = await conn.fetch(
+        """WITH w AS (
+             SELECT a.id, floor((extract(epoch FROM h.observed_at) - $1) / $2)::int AS wave
+             FROM alerts a JOIN hazard_events h ON h.id = a.hazard_event_id
+             WHERE h.kind = 'river.stage' AND a.status IN ('issued', 'superseded'))
+           SELECT w.wave, w.id AS alert_id, d.subscriber_id FROM w
+           JOIN deliveries d ON d.alert_id = w.id
+           WHERE d.channel LIKE 'push:%' AND d.status = 'delivered'""",
+        started_unix, wave_s,
+    )  # fmt: skip
+    alerts: dict[int, set[str]] = {}
+    residents: dict[int, set[str]] = {}
+    pushes: Counter[int] = Counter()
+    for r in rows:
+        alerts.setdefault(r["wave"], set()).add(str(r["alert_id"]))
+        residents.setdefault(r["wave"], set()).add(str(r["subscriber_id"]))
+        pushes[r["wave"]] += 1
+    every = set.intersection(*residents.values()) if residents else set()
+    waves = {k: Wave(len(alerts[k]), pushes[k], len(residents[k])) for k in sorted(alerts)}
+    return waves, len(every)
 
 
 async def stored_latencies_ms(conn: asyncpg.Connection) -> dict[str, np.ndarray]:

@@ -26,7 +26,16 @@ from aiokafka import AIOKafkaProducer
 from disaster import topics
 from disaster._kafka import new_producer
 
-__all__ = ["BAD_EVERY", "Plan", "SensorGroup", "produce_load", "run_load"]
+__all__ = [
+    "BAD_EVERY",
+    "Plan",
+    "SensorGroup",
+    "produce_load",
+    "river_level_m",
+    "run_load",
+    "storm_share",
+    "wave_s",
+]
 
 BAD_EVERY = 47  # about 2 %, and prime, so the bad ones fall on every station in turn
 BAD_TELEGRAM_EVERY = 4
@@ -49,7 +58,7 @@ class SensorGroup:
     period_s: float
     low: float
     high: float
-    rising: int = 0  # the first ``rising`` sensors climb to ``high`` over the run
+    rising: int = 0  # the first ``rising`` sensors climb to ``high`` in each river wave
     ngsi_ld: bool = False
 
 
@@ -63,7 +72,8 @@ class Plan:
     duration_s: float
     box: Box
     stations: tuple[str, ...]
-    rising: int  # the first ``rising`` stations climb through every threshold
+    rising: int  # the first ``rising`` stations climb through every threshold, once a wave
+    waves: int  # the river's hydrograph repeats this many times over ``duration_s``
     river_period_s: float
     sensors: tuple[SensorGroup, ...]
     telegrams: tuple[str, ...]
@@ -83,14 +93,47 @@ def _point(rng: random.Random, box: Box) -> dict[str, float]:
     return {"lon": rng.uniform(box[0], box[2]), "lat": rng.uniform(box[1], box[3])}
 
 
+#: One wave of the hydrograph, in shares of the wave: rising stations start one after another
+#: over the first ``STAGGER``, climb from ``BASE_M`` to ``TOP_M`` over ``RISE`` (0.56 m a reading
+#: in the full run, less than the 0.6 m between thresholds, so every threshold is crossed by a
+#: reading of its own and alerted), stay at the top, fall back to ``BASE_M`` between ``FALL_AT``
+#: and ``QUIET_AT`` (below every threshold by more than the hysteresis, so each station is back
+#: at normal and the next wave announces every stage again) and stay there till the wave ends.
+BASE_M, TOP_M = 1.8, 4.6
+STAGGER, RISE, FALL_AT, QUIET_AT = 0.2, 0.5, 0.8, 0.85
+
+
+def wave_s(plan: Plan) -> float:
+    """Return the length of one wave of the river's hydrograph."""
+    return plan.duration_s / plan.waves
+
+
+def storm_share(plan: Plan, elapsed_s: float) -> float:
+    """How far into its wave the storm is, 0 to 1: it climbs while the gauges rise (to
+    ``STAGGER + RISE``), holds, falls back with them and stays at 0 till the next wave. The
+    rising sensors follow it, so the roads they close are closed (and the router takes them in)
+    during each wave's fan-outs and open again before the next."""
+    wave = wave_s(plan)
+    at = elapsed_s % wave / wave
+    if at >= QUIET_AT:
+        return 0.0
+    if at >= FALL_AT:
+        return 1.0 - (at - FALL_AT) / (QUIET_AT - FALL_AT)
+    return min(at / (STAGGER + RISE), 1.0)
+
+
 def river_level_m(plan: Plan, station: int, elapsed_s: float) -> float:
-    """The hydrograph: rising stations start one after another in the first 30 % of the run
-    and climb from 1.2 m to 4.6 m (past every threshold) over 60 % of it; the rest sit low."""
+    """The hydrograph: ``plan.waves`` waves, one after another (see ``STAGGER``); stations past
+    the first ``plan.rising`` sit low all night."""
     if station >= plan.rising:
         return 1.0 + 0.05 * (station % 7)
-    start_s = plan.duration_s * 0.3 * station / max(plan.rising, 1)
-    rise = min(max((elapsed_s - start_s) / (plan.duration_s * 0.6), 0.0), 1.0)
-    return round(1.2 + 3.4 * rise, 3)
+    at = elapsed_s % wave_s(plan) / wave_s(plan)
+    if at >= FALL_AT:  # every gauge falls back at once, with the storm
+        rise = storm_share(plan, elapsed_s)
+    else:
+        start = STAGGER * station / max(plan.rising, 1)
+        rise = min(max((at - start) / RISE, 0.0), 1.0)
+    return round(BASE_M + (TOP_M - BASE_M) * rise, 3)
 
 
 async def _paced(
@@ -151,9 +194,11 @@ class Sources:
         if (i + n) % BAD_EVERY == BAD_EVERY - 1:
             value = b'{"sensor_id": "' + sid.encode() + b'", "kind": "' + b'volcano", "value": 1}'
             return self.produce(topics.SENSOR_RAW, sid, value, bad=True)
-        elapsed = (time.monotonic() - self.started) / self.plan.duration_s
         span = group.high - group.low
-        share = elapsed if n < group.rising else 0.5 * self.rng.random()
+        if n < group.rising:  # they climb with the river, in every wave
+            share = storm_share(self.plan, time.monotonic() - self.started)
+        else:
+            share = 0.5 * self.rng.random()
         value = round(group.low + span * share, 3)
         where = random.Random(sid).uniform  # a sensor stays where it is
         lon, lat = (
