@@ -50,6 +50,7 @@ __all__ = [
     "decode_record",
     "encode_json",
     "ensure_topics",
+    "failed_refreshes",
     "new_producer",
     "one_at_a_time",
     "summarise_errors",
@@ -135,6 +136,16 @@ def new_producer(bootstrap: str) -> AIOKafkaProducer:
     return producer
 
 
+#: Failed metadata refreshes per client (by id): a producer that lost its broker has one more.
+_FAILED_REFRESHES: dict[int, int] = {}
+
+
+def failed_refreshes(client: AIOKafkaClient) -> int:
+    """Return how many metadata refreshes of a ``new_producer`` client have failed: a change
+    means the broker was unreachable at some point since, and may have come back another."""
+    return _FAILED_REFRESHES.get(id(client), 0)
+
+
 def _forget_partitions_unconfirmed(client: AIOKafkaClient) -> None:
     """Make ``client`` forget its topics' partitions when a metadata refresh fails.
 
@@ -156,6 +167,7 @@ def _forget_partitions_unconfirmed(client: AIOKafkaClient) -> None:
     async def update_or_forget(cluster: ClusterMetadata, topics: Any) -> bool:
         if await update(cluster, topics):
             return True
+        _FAILED_REFRESHES[id(client)] = failed_refreshes(client) + 1
         if cluster is client.cluster:
             with cluster._lock:
                 cluster._partitions = {}

@@ -25,10 +25,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from disaster import topics
-from disaster._kafka import ensure_topics
+from disaster._kafka import ensure_topics, failed_refreshes
 from disaster._pg import DATABASE_DOWN, ChannelListener
 
 __all__ = ["EPOCH_TOPIC", "BrokerWatch", "IngressPublisher", "accept", "published"]
@@ -80,12 +80,15 @@ class IngressPublisher:
         *,
         retention_s: float = 3600.0,
         batch: int = 500,
+        watch: BrokerWatch | None = None,
     ) -> None:
         self._pool = pool
         self._producer = producer
         self._retention_s = retention_s
         self._batch = batch
         self._wake = asyncio.Event()
+        self._watch = watch
+        self._lost_seen = failed_refreshes(producer.client)
 
     async def run(self) -> None:
         """Publish until cancelled: at once when notified, and every second after a failure
@@ -115,7 +118,18 @@ class IngressPublisher:
 
         Rows stay locked while the broker acknowledges them, so two publishers never send the
         same rows at once; a failure rolls back and the rows wait for the next attempt.
+
+        After the producer lost its broker, nothing is sent until the watch has checked the
+        broker answering now: one that came back empty is first handled (consumers sent back
+        to the start, what it forgot marked to send again), so records reach it in acceptance
+        order and no consumer, still at its old position, reads a newer record before an older
+        one it never had. The check is outside the rows' transaction: handling a forgetful
+        broker marks rows this transaction would hold.
         """
+        lost = failed_refreshes(self._producer.client)
+        if self._watch is not None and lost != self._lost_seen:
+            await self._watch.verified()
+            self._lost_seen = lost
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 """SELECT id, topic, key, value, headers FROM ingress_outbox
@@ -176,6 +190,8 @@ class BrokerWatch:
         self._period_s = period_s
         self._listeners: list[Listener] = []
         self.epoch: str | None = None
+        self._lock = asyncio.Lock()  # one check at a time: the loop's, or a publisher's
+        self._consumer: AIOKafkaConsumer | None = None
         #: What went wrong in the last check, None if it passed (or none finished yet).
         self.problem: str | None = None
 
@@ -195,6 +211,7 @@ class BrokerWatch:
             bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None
         )
         await consumer.start()
+        self._consumer = consumer
         try:
             while True:
                 try:
@@ -206,10 +223,23 @@ class BrokerWatch:
                     self.problem = None
                 await asyncio.sleep(self._period_s)
         finally:
+            self._consumer = None
             await consumer.stop()
+
+    async def verified(self) -> None:
+        """Check the broker now (see :meth:`check`); raise if it cannot be, or before
+        :meth:`run` has started."""
+        if self._consumer is None:
+            msg = "the broker watch has not started"
+            raise KafkaConnectionError(msg)
+        await self.check(self._consumer)
 
     async def check(self, consumer: AIOKafkaConsumer) -> bool:
         """Read the epoch (claiming a new one if there is none); return True if it changed."""
+        async with self._lock:
+            return await self._check(consumer)
+
+    async def _check(self, consumer: AIOKafkaConsumer) -> bool:
         epoch = await asyncio.wait_for(self._read(consumer), 10.0)
         if epoch is None:
             await ensure_topics(self._bootstrap, topics.PARTITIONS, topics.COMPACTED)

@@ -187,7 +187,7 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
             running.health.watch(f"consumer {loop.topic}", functools.partial(_problem, loop))
             running.tasks.append(asyncio.create_task(loop.run(), name=f"consume {loop.topic}"))
         if role != "notify":  # the roles that accept input: the web API and the MQTT bridge
-            publisher = IngressPublisher(pool, producer)
+            publisher = IngressPublisher(pool, producer, watch=watch)
             watch.on_forgotten(publisher.republish)
             running.tasks.append(asyncio.create_task(publisher.run(), name="ingress publisher"))
         running.tasks.append(asyncio.create_task(watch.run(), name="broker watch"))
