@@ -136,14 +136,13 @@ def new_producer(bootstrap: str) -> AIOKafkaProducer:
     return producer
 
 
-#: Failed metadata refreshes per client (by id): a producer that lost its broker has one more.
-_FAILED_REFRESHES: dict[int, int] = {}
+_FAILED_REFRESHES = "_disaster_failed_refreshes"  # counted on the client itself
 
 
 def failed_refreshes(client: AIOKafkaClient) -> int:
     """Return how many metadata refreshes of a ``new_producer`` client have failed: a change
     means the broker was unreachable at some point since, and may have come back another."""
-    return _FAILED_REFRESHES.get(id(client), 0)
+    return int(getattr(client, _FAILED_REFRESHES, 0))
 
 
 def _forget_partitions_unconfirmed(client: AIOKafkaClient) -> None:
@@ -167,7 +166,7 @@ def _forget_partitions_unconfirmed(client: AIOKafkaClient) -> None:
     async def update_or_forget(cluster: ClusterMetadata, topics: Any) -> bool:
         if await update(cluster, topics):
             return True
-        _FAILED_REFRESHES[id(client)] = failed_refreshes(client) + 1
+        setattr(client, _FAILED_REFRESHES, failed_refreshes(client) + 1)
         if cluster is client.cluster:
             with cluster._lock:
                 cluster._partitions = {}

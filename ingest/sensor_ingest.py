@@ -150,26 +150,21 @@ class SensorIngestor:
         """
         first = batch[0]
         severity, since = state
+        late = since is not None and first.observed_at <= since
         stored = None
         if first.kind == "water_depth":
             stored = await incident_store.road_closure_by_id(
                 conn, sensor_closure_id(first.sensor_id)
             )
         closure, readings = stored, batch
-        if since is not None and first.observed_at <= since:
+        if late:
             severity, closure, readings = await self._replay_start(conn, first)
         # A drill tags its sensor ids (drill.localise): the key's stored readings are its too.
         run = next((drills[k] for k in map(_reading_key, batch) if k in drills), None)
         outcome = self._walk(
-            readings, severity, closure, lambda r: drills.get(_reading_key(r), run)
-        )
-        if since is not None and first.observed_at <= since:  # told already: not again, lower
-            told = _RANK[state[0]]
-            events = [
-                e for e in outcome.events
-                if e.observed_at > since or _RANK[e.severity] > told  # type: ignore[attr-defined]
-            ]  # fmt: skip
-            outcome = replace(outcome, events=events)
+            readings, severity, closure, lambda r: drills.get(_reading_key(r), run),
+            told=state if late else None,
+        )  # fmt: skip
         return replace(outcome, closures=await _settle_closure(conn, stored, outcome.closures))
 
     async def _replay_start(
@@ -200,14 +195,24 @@ class SensorIngestor:
         severity: str,
         closure: RoadClosure | None,
         run_of: Callable[[SensorReading], str | None],
+        told: tuple[str, datetime | None] | None = None,
     ) -> _Outcome:
         """Evaluate readings of one sensor kind in event-time order from a severity and a road
-        closure: every rise in severity is a threshold event, every closure change is kept."""
+        closure: every rise in severity is a threshold event, every closure change is kept.
+
+        ``told`` is the state before a late reading (severity, time): a rise at or before that
+        time to no more than that severity was told already in effect, and a warning after the
+        danger in force would read as easing, so it is not announced.
+        """
         events: list[HazardEvent] = []
         changes: list[RoadClosure] = []
         for reading in readings:
             hazard = sensor_hazard(reading, self._thresholds)
-            if hazard is not None and _RANK[hazard.severity] > _RANK[severity]:
+            if (
+                hazard is not None
+                and _RANK[hazard.severity] > _RANK[severity]
+                and not _told_already(reading, hazard, told)
+            ):
                 events.append(
                     _threshold_event(reading, hazard.severity, hazard.threshold, run_of(reading))
                 )
@@ -226,6 +231,15 @@ class _Outcome:
     state: tuple[str, datetime]
     events: list[HazardEvent]
     closures: list[RoadClosure]
+
+
+def _told_already(
+    reading: SensorReading, hazard: SensorHazard, told: tuple[str, datetime | None] | None
+) -> bool:
+    if told is None or told[1] is None:
+        return False
+    severity, since = told
+    return reading.observed_at <= since and _RANK[hazard.severity] <= _RANK[severity]
 
 
 def _reading_key(reading: SensorReading) -> tuple[str, str, datetime]:

@@ -250,3 +250,26 @@ async def served(app: web.Application) -> AsyncIterator[str]:
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+async def sensor_outcome(pool: asyncpg.Pool, sensor_id: str) -> dict[str, Any]:
+    """What a sensor's readings caused, as Postgres holds it: its threshold events
+    (``announced``: severity, time, oldest first), its road closure (``closure``: active,
+    changed_at) and its evaluation state (``state``: severity, time of the newest reading)."""
+    async with pool.acquire() as conn:
+        announced = await conn.fetch(
+            """SELECT body->>'severity' AS severity, observed_at FROM hazard_events
+               WHERE source_id = $1 AND kind = 'sensor.threshold' ORDER BY observed_at""",
+            sensor_id,
+        )
+        closure = await conn.fetchrow(
+            "SELECT active, changed_at FROM road_closures WHERE source_id = $1", sensor_id
+        )
+        state = await conn.fetchrow(
+            "SELECT severity, observed_at FROM sensor_states WHERE sensor_id = $1", sensor_id
+        )
+    return {
+        "announced": [(r["severity"], r["observed_at"]) for r in announced],
+        "closure": None if closure is None else (closure["active"], closure["changed_at"]),
+        "state": None if state is None else (state["severity"], state["observed_at"]),
+    }

@@ -44,7 +44,7 @@ from disaster.embedded import EmbeddedKafka
 from disaster.services import Running, running_services
 from disaster.settings import Settings, load_settings, parse_mqtt_url
 from tests.notify.push_service import PushService
-from tests.support import seed_push_residents, square, wait_until
+from tests.support import seed_push_residents, sensor_outcome, square, wait_until
 
 
 @pytest.fixture
@@ -349,23 +349,15 @@ async def _bridge_around_a_restart(
     await wait_until(lambda: _stored_readings(pool, [gauge, depth], 60), timeout_s=60)
     await _settled_after_restart(service, settings, before)
 
-    async with pool.acquire() as conn:
-        announced = await conn.fetch(
-            """SELECT body->>'severity' AS severity, observed_at FROM hazard_events
-               WHERE source_id = $1 AND kind = 'sensor.threshold' ORDER BY observed_at""",
-            depth,
-        )
-        closure = await conn.fetchrow(
-            "SELECT active, changed_at FROM road_closures WHERE source_id = $1", depth
-        )
+    outcome = await sensor_outcome(pool, depth)
     bodies = [json.loads(payload) for phase in phases for _, payload in phase]
     return _Bridged(
         published=sorted(
             (b["sensor_id"], datetime.fromisoformat(b["observed_at"])) for b in bodies
         ),
         stored=await _readings_of(pool, [gauge, depth]),
-        announced=[(r["severity"], r["observed_at"]) for r in announced],
-        closure=None if closure is None else (closure["active"], closure["changed_at"]),
+        announced=outcome["announced"],
+        closure=outcome["closure"],
     )
 
 

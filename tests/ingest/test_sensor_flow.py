@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from disaster import topics
 from disaster.services import Running
 from disaster.settings import Settings, parse_mqtt_url
-from tests.support import records_with_key, wait_until
+from tests.support import records_with_key, sensor_outcome, wait_until
 
 FIWARE = Path(__file__).resolve().parents[3] / "shared" / "data" / "fiware"
 T0 = datetime(2026, 6, 3, 1, 0, tzinfo=UTC)
@@ -111,27 +111,6 @@ async def _send_one_by_one(
         await wait_until(stored, timeout_s=30)
 
 
-async def _evaluated(pool: asyncpg.Pool, sensor_id: str) -> dict:
-    """Return what a water-depth sensor's readings caused, as Postgres holds it."""
-    async with pool.acquire() as conn:
-        announced = await conn.fetch(
-            """SELECT body->>'severity' AS severity, observed_at FROM hazard_events
-               WHERE source_id = $1 AND kind = 'sensor.threshold' ORDER BY observed_at""",
-            sensor_id,
-        )
-        closure = await conn.fetchrow(
-            "SELECT active, changed_at FROM road_closures WHERE source_id = $1", sensor_id
-        )
-        state = await conn.fetchrow(
-            "SELECT severity, observed_at FROM sensor_states WHERE sensor_id = $1", sensor_id
-        )
-    return {
-        "announced": [(r["severity"], r["observed_at"]) for r in announced],
-        "closure": None if closure is None else (closure["active"], closure["changed_at"]),
-        "state": None if state is None else (state["severity"], state["observed_at"]),
-    }
-
-
 async def test_readings_arriving_out_of_order_are_evaluated_in_event_time_order(
     running: Running, producer: AIOKafkaProducer, bootstrap: str
 ) -> None:
@@ -148,8 +127,8 @@ async def test_readings_arriving_out_of_order_are_evaluated_in_event_time_order(
         "closure": (False, _at(7)),  # closed at 4, reopened at 7 (8 is only a warning)
         "state": ("none", _at(9)),
     }
-    assert await _evaluated(pool, in_order) == expected
-    assert await _evaluated(pool, out_of_order) == expected
+    assert await sensor_outcome(pool, in_order) == expected
+    assert await sensor_outcome(pool, out_of_order) == expected
     # Published in the order decided: the newest reading reopened the road at 9 (the readings
     # of 6 to 8 were not in yet), and re-evaluating from 6 moved the reopening back to 7.
     key = f"sensor:{out_of_order}".encode()
@@ -165,14 +144,14 @@ async def test_a_late_batch_delivered_again_announces_nothing_twice(
     pool = running.pool
     records = [_record([_depth(sensor, m) for m in ms]) for ms in _OUT_OF_ORDER]
     await _send_one_by_one(pool, producer, sensor, records)
-    evaluated = await _evaluated(pool, sensor)
+    evaluated = await sensor_outcome(pool, sensor)
     assert evaluated["announced"] == [(severity, _at(m)) for severity, m in _CROSSINGS]
     # The late record again, with one more late reading (5:30, a warning depth): 6, 7 and 8
     # are redeliveries (what they caused is published again, once), and the reading at 5:30
     # re-evaluates from its time over the crossings at 6 and 8, already announced.
     again = _record([*(_depth(sensor, m) for m in (8, 7, 6)), _depth(sensor, 5.5, 0.25)])
     await _send_one_by_one(pool, producer, sensor, [again])
-    assert await _evaluated(pool, sensor) == evaluated
+    assert await sensor_outcome(pool, sensor) == evaluated
 
     # A new danger reading at 10 is announced after all the above: read the topic up to it.
     await _send_one_by_one(pool, producer, sensor, [_record([_depth(sensor, 10, 0.5)])])
@@ -263,12 +242,12 @@ async def test_a_late_crossing_no_higher_than_the_severity_told_is_not_announced
     first = [_record([_depth(sensor, 0, 0.05), _depth(sensor, 5, 0.40)])]
     await _send_one_by_one(pool, producer, sensor, first)
     await _send_one_by_one(pool, producer, sensor, [_record([_depth(sensor, 3, 0.15)])])
-    evaluated = await _evaluated(pool, sensor)
+    evaluated = await sensor_outcome(pool, sensor)
     assert evaluated["announced"] == [("danger", _at(5))]
     assert evaluated["state"] == ("danger", _at(5))
 
     await _send_one_by_one(pool, producer, sensor, [_record([_depth(sensor, 6, 0.20)])])
     await _send_one_by_one(pool, producer, sensor, [_record([_depth(sensor, 2, 0.45)])])
-    evaluated = await _evaluated(pool, sensor)
+    evaluated = await sensor_outcome(pool, sensor)
     assert evaluated["announced"] == [("danger", _at(2)), ("danger", _at(5))]
     assert evaluated["state"] == ("warning", _at(6))

@@ -69,6 +69,22 @@ class _Stalled(DeliveryWorker):
         await asyncio.Event().wait()
 
 
+async def _queued_alert(pool: asyncpg.Pool, push: PushService) -> tuple[Alert, list[str]]:
+    """Register ``RESIDENTS`` residents with the push service and queue an alert's push rows
+    for all of them; return the alert and their endpoints."""
+    homes = [(35.001 + i % 10 * 1e-4, 139.001 + i // 10 * 1e-4) for i in range(RESIDENTS)]
+    endpoints = await seed_push_residents(pool, push, homes)
+    alert = Alert(id=uuid.uuid4(), level=AlertLevel.EVACUATE, hazard="flood",
+                  area_name="東地区", area=square(139.0, 35.0, 0.02), headline={"ja": "避難指示"},
+                  issued_at=datetime.now(UTC))  # fmt: skip
+    async with pool.acquire() as conn:
+        await store.insert_alert(conn, alert)
+        channels = await conn.fetch("SELECT subscriber_id, id FROM push_channels")
+        async with conn.transaction():
+            await outbox_store.enqueue(conn, alert.id, 4, [], [(s, c) for s, c in channels])
+    return alert, endpoints
+
+
 async def _rows(pool: asyncpg.Pool, alert_id: uuid.UUID) -> list[asyncpg.Record]:
     async with pool.acquire() as conn:
         return await conn.fetch(
@@ -86,16 +102,7 @@ async def test_a_worker_that_stalled_past_its_lease_sends_nothing_more(
     tmp_path: Path,
 ) -> None:
     pool, push = own_pool, push_service
-    homes = [(35.001 + i % 10 * 1e-4, 139.001 + i // 10 * 1e-4) for i in range(RESIDENTS)]
-    endpoints = await seed_push_residents(pool, push, homes)
-    alert = Alert(id=uuid.uuid4(), level=AlertLevel.EVACUATE, hazard="flood",
-                  area_name="東地区", area=square(139.0, 35.0, 0.02), headline={"ja": "避難指示"},
-                  issued_at=datetime.now(UTC))  # fmt: skip
-    async with pool.acquire() as conn:
-        await store.insert_alert(conn, alert)
-        channels = await conn.fetch("SELECT subscriber_id, id FROM push_channels")
-        async with conn.transaction():
-            await outbox_store.enqueue(conn, alert.id, 4, [], [(s, c) for s, c in channels])
+    alert, endpoints = await _queued_alert(pool, push)
 
     policy = EndpointPolicy(allow_insecure_loopback=True)
     limits = SenderLimits()
@@ -144,17 +151,8 @@ async def test_outcomes_are_recorded_while_the_batch_is_still_being_sent(
     """One endpoint of a batch hangs: the others' rows are recorded delivered while it does,
     so a process killed then would send again only the hanging one, not the whole batch."""
     pool, push = own_pool, push_service
-    homes = [(35.001 + i % 10 * 1e-4, 139.001 + i // 10 * 1e-4) for i in range(RESIDENTS)]
-    endpoints = await seed_push_residents(pool, push, homes)
+    alert, endpoints = await _queued_alert(pool, push)
     push.hang(endpoints[0])
-    alert = Alert(id=uuid.uuid4(), level=AlertLevel.EVACUATE, hazard="flood",
-                  area_name="東地区", area=square(139.0, 35.0, 0.02), headline={"ja": "避難指示"},
-                  issued_at=datetime.now(UTC))  # fmt: skip
-    async with pool.acquire() as conn:
-        await store.insert_alert(conn, alert)
-        channels = await conn.fetch("SELECT subscriber_id, id FROM push_channels")
-        async with conn.transaction():
-            await outbox_store.enqueue(conn, alert.id, 4, [], [(s, c) for s, c in channels])
 
     policy = EndpointPolicy(allow_insecure_loopback=True)
     limits = SenderLimits(timeout_s=30.0)
