@@ -160,30 +160,46 @@ def _seeded_by_distance(seeds):
 
 @njit(cache=True)
 def quantise_reversed(weights_s, rev_slot, quantum_s, out):
-    """Quantise K weight arrays and lay them out in reversed slot order, in one pass.
+    """Quantise one profile's weights and lay them out in reversed slot order, in one pass.
 
-    weights_s (K, m) float64 seconds (inf = closed), in forward edge order; rev_slot (m,) int32
-    (see ``reverse_csr``); out (K, m) int32 quanta in reversed slot order, rounded to nearest
+    weights_s (m,) float64 seconds (inf = closed), in forward edge order; rev_slot (m,) int32
+    (see ``reverse_csr``); out (m,) int32 quanta in reversed slot order, rounded to nearest
     (as ``np.rint``), ``UNREACHED`` for inf. Returns (invalid, top): how many weights are NaN,
     negative or too long for int32, and the largest finite quantised weight. Reads in order and
-    scatters the writes (faster than the reverse). Serial on purpose: about 2 ms per million
-    edges, less than a parallel region can cost on a busy machine.
+    scatters the writes (faster than the reverse): about 2 ms per million edges.
     """
     invalid = 0
     top = 0
-    for k in range(weights_s.shape[0]):
-        for e in range(rev_slot.size):
-            w = weights_s[k, e]
-            units = np.rint(w / quantum_s)
-            if not w >= 0 or (units >= UNREACHED and w != np.inf):
-                invalid += 1
-                out[k, rev_slot[e]] = UNREACHED
-            elif w == np.inf:
-                out[k, rev_slot[e]] = UNREACHED
-            else:
-                out[k, rev_slot[e]] = np.int32(units)
-                top = max(top, np.int32(units))
+    for e in range(rev_slot.size):
+        w = weights_s[e]
+        units = np.rint(w / quantum_s)
+        if not w >= 0 or (units >= UNREACHED and w != np.inf):
+            invalid += 1
+            out[rev_slot[e]] = UNREACHED
+        elif w == np.inf:
+            out[rev_slot[e]] = UNREACHED
+        else:
+            out[rev_slot[e]] = np.int32(units)
+            top = max(top, np.int32(units))
     return invalid, top
+
+
+@njit(cache=True)
+def fill_seeds(nodes, offsets, seeds):
+    """Fill (K, 2, n) seeds from sources: per node the smallest offset and its source's index.
+
+    nodes (s,) int64 source nodes (repeats allowed); offsets (K, s) int32 quanta
+    (``UNREACHED``: the source is disabled in that profile). Of equal offsets on one node the
+    smaller source index wins. Cost O(K (n + s)), with no temporaries.
+    """
+    for k in range(seeds.shape[0]):
+        seeds[k, SEED_DIST, :] = UNREACHED
+        seeds[k, SEED_SOURCE, :] = -1
+        for i in range(nodes.size):
+            v = nodes[i]
+            if offsets[k, i] < seeds[k, SEED_DIST, v]:
+                seeds[k, SEED_DIST, v] = offsets[k, i]
+                seeds[k, SEED_SOURCE, v] = i
 
 
 @njit(cache=True)
@@ -312,16 +328,16 @@ def _run_buckets(order, seeds, rev_indptr, rev_indices, rev_edge, rev_weight, re
 
     A node popped earlier in a bucket is queued again if an equal-time offer has fewer hops or
     a smaller edge (only zero-weight edges can do that), which keeps the labels canonical;
-    distances are final, so this never reopens an earlier bucket. The relaxation is written
-    out (see the module docstring). Prefetching makes a search that overflows the cache about
-    30 % faster and one that fits about 30 % slower, hence ``deep``.
+    distances are final, so this never reopens an earlier bucket. Between buckets a tight loop
+    skips the empty ones, stopping at the next seed's offset (most buckets of a sparse road
+    wavefront are empty). The relaxation is written out (see the module docstring).
+    Prefetching makes a search that overflows the cache about 30 % faster and one that fits
+    about 30 % slower, hence ``deep``.
     """
     queued = next_seed = pops = 0
     deep = records.nbytes > _CACHED_BYTES
-    d = np.int64(0)
+    d = np.int64(seeds[SEED_DIST, order[0]]) if order.size else np.int64(0)
     while queued > 0 or next_seed < order.size:
-        if queued == 0:
-            d = np.int64(seeds[SEED_DIST, order[next_seed]])
         if next_seed < order.size and seeds[SEED_DIST, order[next_seed]] <= d:
             next_seed, seeded = _offer_seeds(order, next_seed, d, seeds, records, head)
             queued += seeded
@@ -352,7 +368,15 @@ def _run_buckets(order, seeds, rev_indptr, rev_indices, rev_edge, rev_weight, re
                     _unlink(head, records, z, dz & (head.size - 1))
                     _push_front(head, records, z, nd & (head.size - 1))
                 _assign(records, z, nd, hv, v, e, sv)
+        limit = np.int64(UNREACHED)
+        if next_seed < order.size:
+            limit = np.int64(seeds[SEED_DIST, order[next_seed]])
+        if queued == 0:
+            d = limit
+            continue
         d += 1
+        while head[d & (head.size - 1)] == -1 and d < limit:
+            d += 1
     return pops
 
 
@@ -494,7 +518,45 @@ def heap_search(rev_indptr, rev_indices, rev_edge, rev_weight, seeds, records):
     )
 
 
-# --- several profiles at once ---------------------------------------------------------------
+# --- one profile, several profiles at once ------------------------------------------------
+
+QUEUE_AUTO, QUEUE_BUCKET, QUEUE_HEAP = 0, 1, 2
+
+
+@njit(cache=True)
+def solve_profile(  # noqa: PLR0913, PLR0917 - CSR, the profile's input, outputs
+    rev_indptr,
+    rev_indices,
+    rev_edge,
+    rev_slot,
+    weights_s,
+    quantum_s,
+    seeds,
+    queue,
+    max_span,
+    units,
+    records,
+    labels,
+    dist_s,
+):
+    """Quantise one profile's weights, search and publish, in one call; return how many
+    weights were invalid (then nothing was searched, and the caller raises).
+
+    weights_s (m,) float64 seconds in forward order; seeds (2, n) int32; queue one of
+    ``QUEUE_AUTO`` (buckets unless an edge is longer than ``max_span`` quanta), ``QUEUE_BUCKET``
+    or ``QUEUE_HEAP``; outputs units (m,) int32 in reversed slot order, records (n, 8), labels
+    (5, n) int32 and dist_s (n,) float64. One call rather than three: on a city of a few
+    thousand edges, each call from Python costs about as much as quantising.
+    """
+    invalid, top = quantise_reversed(weights_s, rev_slot, quantum_s, units)
+    if invalid:
+        return invalid
+    if queue == QUEUE_HEAP or (queue == QUEUE_AUTO and top > max_span):
+        heap_search(rev_indptr, rev_indices, rev_edge, units, seeds, records)
+    else:
+        dial_search(rev_indptr, rev_indices, rev_edge, units, seeds, records)
+    publish(records, quantum_s, labels, dist_s)
+    return 0
 
 
 @njit(cache=True, parallel=True)
@@ -502,26 +564,31 @@ def search_profiles(  # noqa: PLR0913, PLR0917 - CSR, profiles, outputs
     rev_indptr,
     rev_indices,
     rev_edge,
-    rev_weights,
-    seeds,
-    records,
+    rev_slot,
+    weights_s,
     quantum_s,
+    seeds,
+    queue,
+    max_span,
+    units,
+    records,
     labels,
     dist_s,
-    use_buckets,
 ):
-    """Search and publish K profiles over one topology, one profile per thread.
+    """``solve_profile`` for K profiles over one topology, one profile per thread; return the
+    invalid weights in all.
 
-    rev_weights (K, m) int32, seeds (K, 2, n) int32, records (K, n, 8) int32, labels (K, 5, n)
-    int32, dist_s (K, n) float64; ``use_buckets`` picks ``dial_search`` over ``heap_search``.
-    Profiles share only read-only topology, so they run in parallel without locks.
+    weights_s (K, m) float64, seeds (K, 2, n) int32, units (K, m) int32, records (K, n, 8)
+    int32, labels (K, 5, n) int32, dist_s (K, n) float64. Profiles share only read-only
+    topology, so they run in parallel without locks; quantising runs in the threads too.
     """
-    for k in prange(rev_weights.shape[0]):
-        if use_buckets:
-            dial_search(rev_indptr, rev_indices, rev_edge, rev_weights[k], seeds[k], records[k])
-        else:
-            heap_search(rev_indptr, rev_indices, rev_edge, rev_weights[k], seeds[k], records[k])
-        publish(records[k], quantum_s, labels[k], dist_s[k])
+    invalid = np.zeros(weights_s.shape[0], np.int64)
+    for k in prange(weights_s.shape[0]):
+        invalid[k] = solve_profile(
+            rev_indptr, rev_indices, rev_edge, rev_slot, weights_s[k], quantum_s, seeds[k],
+            queue, max_span, units[k], records[k], labels[k], dist_s[k],
+        )  # fmt: skip
+    return invalid.sum()
 
 
 # --- routes -----------------------------------------------------------------------------------

@@ -164,20 +164,13 @@ def quantise_times(values_s: npt.ArrayLike) -> I32:
     return np.where(finite, units, UNREACHED).astype(np.int32)
 
 
-def _profile_weights(graph: SearchGraph, weights_s: npt.ArrayLike, ndim: int) -> tuple[I32, int]:
-    """Quantise (K, m) or (m,) weights into reversed slot order: (K, m) int32 and the largest
-    finite weight in quanta (which decides the queue)."""
+def _profile_weights(graph: SearchGraph, weights_s: npt.ArrayLike, ndim: int) -> F64:
+    """Return (K, m) or (m,) weights in seconds as a (K, m) float64 array, shape checked."""
     weights = np.asarray(weights_s, dtype=np.float64)
     if weights.ndim != ndim or weights.shape[-1] != graph.n_edges:
         msg = f"weights_s must be {ndim}-D with {graph.n_edges} edges last, got {weights.shape}"
         raise ValueError(msg)
-    k = weights.shape[0] if ndim == 2 else 1
-    weights = np.ascontiguousarray(weights.reshape(k, graph.n_edges))
-    units = np.empty(weights.shape, dtype=np.int32)
-    invalid, top = _kernels.quantise_reversed(weights, graph.rev_slot, QUANTUM_S, units)
-    if invalid:
-        quantise_times(weights)  # raises with the reason
-    return units, int(top)
+    return np.ascontiguousarray(weights if ndim == 2 else weights[None, :])
 
 
 def _seeds(graph: SearchGraph, sources: npt.ArrayLike, offsets_s: npt.ArrayLike, k: int) -> I32:
@@ -189,28 +182,23 @@ def _seeds(graph: SearchGraph, sources: npt.ArrayLike, offsets_s: npt.ArrayLike,
     nodes = _as_int_array(sources, "sources", np.int64)
     _check_range(nodes, "sources", graph.n_nodes)
     offsets = quantise_times(np.broadcast_to(offsets_s, (k, nodes.size)))
-    packed = (offsets.astype(np.int64) << 32) | np.arange(nodes.size, dtype=np.int64)
-    # Winners are chosen among the distinct source nodes only: the former (k, n) int64
-    # temporaries cost ~7 ms of a 4-profile recompute on a city of 250,000 nodes.
-    seeded, slot = np.unique(nodes, return_inverse=True)
-    best = np.full((k, seeded.size), np.iinfo(np.int64).max, dtype=np.int64)
-    for row, keys in zip(best, packed, strict=True):
-        np.minimum.at(row, slot, keys)
     seeds = np.empty((k, 2, graph.n_nodes), dtype=np.int32)
-    seeds[:, 0] = UNREACHED
-    seeds[:, 1] = -1
-    seeds[:, 0, seeded] = best >> 32
-    seeds[:, 1, seeded] = np.where(best >> 32 < UNREACHED, best & 0xFFFFFFFF, -1)
+    _kernels.fill_seeds(nodes, offsets, seeds)
     return seeds
 
 
-def _choose_queue(queue: Queue, top_units: int) -> Literal["bucket", "heap"]:
-    if queue not in {"auto", "bucket", "heap"}:
+_QUEUES = {
+    "auto": _kernels.QUEUE_AUTO,
+    "bucket": _kernels.QUEUE_BUCKET,
+    "heap": _kernels.QUEUE_HEAP,
+}
+
+
+def _queue_code(queue: Queue) -> int:
+    if queue not in _QUEUES:
         msg = f"queue must be 'auto', 'bucket' or 'heap', got {queue!r}"
         raise ValueError(msg)
-    if queue != "auto":
-        return queue
-    return "bucket" if top_units <= MAX_BUCKET_SPAN else "heap"
+    return _QUEUES[queue]
 
 
 # --- building and solving -------------------------------------------------------------------
@@ -253,6 +241,34 @@ def _times(
     return ShelterTimes(dist_s, next_node, next_edge, source, hops, state)
 
 
+def _solve(graph: SearchGraph, weights: F64, seeds: I32, queue: Queue) -> tuple[ShelterTimes, ...]:
+    """Run the kernels on (K, m) weights and (K, 2, n) seeds: one profile on the calling
+    thread, several in parallel; raise ValueError on an invalid weight."""
+    code = _queue_code(queue)
+    k, n = weights.shape[0], graph.n_nodes
+    units = np.empty(weights.shape, dtype=np.int32)
+    records = _empty_records(k, n)
+    labels = np.empty((k, 5, n), dtype=np.int32)
+    dist_s = np.empty((k, n), dtype=np.float64)
+    g = graph
+    topology = (g.rev_indptr, g.rev_indices, g.rev_edge, g.rev_slot)
+    if k == 1:
+        invalid = _kernels.solve_profile(
+            *topology, weights[0], QUANTUM_S, seeds[0], code, MAX_BUCKET_SPAN,
+            units[0], records[0], labels[0], dist_s[0],
+        )  # fmt: skip
+    else:
+        invalid = _kernels.search_profiles(
+            *topology, weights, QUANTUM_S, seeds, code, MAX_BUCKET_SPAN,
+            units, records, labels, dist_s,
+        )  # fmt: skip
+    if invalid:
+        quantise_times(weights)  # raises with the reason
+    return tuple(
+        _times(graph, units[i], seeds[i], records[i], labels[i], dist_s[i]) for i in range(k)
+    )
+
+
 def nearest_shelter_times(
     graph: SearchGraph,
     weights_s: npt.ArrayLike,
@@ -272,18 +288,9 @@ def nearest_shelter_times(
     queue : "bucket" (Dial's algorithm, fast for road times), "heap" (binary heap, any
         range), or "auto": bucket unless one edge is longer than ``MAX_BUCKET_SPAN`` quanta.
     """
-    rev_weights, top = _profile_weights(graph, weights_s, ndim=1)
-    seeds = _seeds(graph, sources, offsets_s, k=1)
-    records = _empty_records(graph.n_nodes)
-    labels = np.empty((5, graph.n_nodes), dtype=np.int32)
-    dist_s = np.empty(graph.n_nodes, dtype=np.float64)
-    search = _kernels.dial_search
-    if _choose_queue(queue, top) == "heap":
-        search = _kernels.heap_search
-    g = graph
-    search(g.rev_indptr, g.rev_indices, g.rev_edge, rev_weights[0], seeds[0], records)
-    _kernels.publish(records, QUANTUM_S, labels, dist_s)
-    return _times(graph, rev_weights[0], seeds[0], records, labels, dist_s)
+    weights = _profile_weights(graph, weights_s, ndim=1)
+    (times,) = _solve(graph, weights, _seeds(graph, sources, offsets_s, k=1), queue)
+    return times
 
 
 def nearest_shelter_times_by_profile(
@@ -299,21 +306,8 @@ def nearest_shelter_times_by_profile(
     weights_s is (K, m) seconds; offsets_s a scalar, (s,) or (K, s) seconds. Same results as
     K calls of ``nearest_shelter_times``, in about K / cores of the time.
     """
-    rev_weights, top = _profile_weights(graph, weights_s, ndim=2)
-    k, n = rev_weights.shape[0], graph.n_nodes
-    seeds = _seeds(graph, sources, offsets_s, k=k)
-    records = _empty_records(k, n)
-    labels = np.empty((k, 5, n), dtype=np.int32)
-    dist_s = np.empty((k, n), dtype=np.float64)
-    use_buckets = _choose_queue(queue, top) == "bucket"
-    g = graph
-    _kernels.search_profiles(
-        g.rev_indptr, g.rev_indices, g.rev_edge, rev_weights, seeds, records,
-        QUANTUM_S, labels, dist_s, use_buckets,
-    )  # fmt: skip
-    return tuple(
-        _times(graph, rev_weights[i], seeds[i], records[i], labels[i], dist_s[i]) for i in range(k)
-    )
+    weights = _profile_weights(graph, weights_s, ndim=2)
+    return _solve(graph, weights, _seeds(graph, sources, offsets_s, k=weights.shape[0]), queue)
 
 
 # --- routes and repairs -----------------------------------------------------------------------

@@ -79,10 +79,10 @@ def reverse(case: Case) -> Reversed:
 
 def units_of(weights_s: np.ndarray, rev: Reversed) -> np.ndarray:
     """Quantised weights in reversed slot order, (m,) int32."""
-    out = np.empty((1, rev.edge.size), np.int32)
-    invalid, _ = k.quantise_reversed(weights_s[None, :], rev.slot, QUANTUM_S, out)
+    out = np.empty(rev.edge.size, np.int32)
+    invalid, _ = k.quantise_reversed(weights_s, rev.slot, QUANTUM_S, out)
     assert invalid == 0
-    return out[0]
+    return out
 
 
 def seeds_of(case: Case) -> np.ndarray:
@@ -134,8 +134,8 @@ def test_quantise_reversed_rounds_like_numpy(case: Case) -> None:
 
 
 def test_quantise_reversed_counts_invalid_weights() -> None:
-    weights = np.array([[1.0, np.nan, -0.5, 1e12, np.inf]])
-    out = np.empty((1, 5), np.int32)
+    weights = np.array([1.0, np.nan, -0.5, 1e12, np.inf])
+    out = np.empty(5, np.int32)
     invalid, top = k.quantise_reversed(weights, np.arange(5, dtype=np.int32), QUANTUM_S, out)
     assert (invalid, top) == (3, 10)
 
@@ -229,27 +229,50 @@ def test_no_sources_reaches_nothing() -> None:
 def test_profiles_in_parallel_equal_one_at_a_time(case: Case, count: int) -> None:
     rev = reverse(case)
     weights = np.stack([case.weights_s * (1 + p) for p in range(count)])
-    units = np.empty(weights.shape, np.int32)
-    k.quantise_reversed(weights, rev.slot, QUANTUM_S, units)
     seeds = np.stack([seeds_of(case)] * count)
+    units = np.empty(weights.shape, np.int32)
     records = np.empty((count, case.n, k.RECORD_WIDTH), np.int32)
     labels = np.empty((count, 5, case.n), np.int32)
     dist_s = np.empty((count, case.n))
-    for use_buckets in (True, False):
-        k.search_profiles(
-            rev.indptr,
-            rev.indices,
-            rev.edge,
-            units,
-            seeds,
-            records,
-            QUANTUM_S,
-            labels,
-            dist_s,
-            use_buckets,
-        )
+    for queue in (k.QUEUE_BUCKET, k.QUEUE_HEAP):
+        invalid = k.search_profiles(
+            rev.indptr, rev.indices, rev.edge, rev.slot, weights, QUANTUM_S, seeds,
+            queue, 1 << 20, units, records, labels, dist_s,
+        )  # fmt: skip
+        assert invalid == 0
         for p in range(count):
             np.testing.assert_array_equal(labels[p], labels_of(search(case, weights_s=weights[p])))
+
+
+def test_an_invalid_weight_in_one_profile_is_counted() -> None:
+    indptr, indices = np.array([0, 1, 1], np.int64), np.array([1], np.int32)
+    weights = np.array([[1.0], [np.nan]])
+    seeds = np.array([[[k.UNREACHED, 0], [-1, 0]]] * 2, np.int32)
+    outputs = (
+        np.empty((2, 1), np.int32),
+        np.empty((2, 2, k.RECORD_WIDTH), np.int32),
+        np.empty((2, 5, 2), np.int32),
+        np.empty((2, 2)),
+    )
+    rev = reverse(Case(indptr, indices, weights[0], np.array([1]), np.array([0.0])))
+    invalid = k.search_profiles(
+        rev.indptr, rev.indices, rev.edge, rev.slot, weights, QUANTUM_S, seeds,
+        k.QUEUE_AUTO, 1 << 20, *outputs,
+    )  # fmt: skip
+    assert invalid == 1
+
+
+@EXAMPLES
+@given(cases(), st.integers(1, 3))
+def test_fill_seeds_keeps_the_smallest_offset_then_the_smallest_index(
+    case: Case, count: int
+) -> None:
+    offsets = np.rint(case.offsets_s / QUANTUM_S)
+    offsets = np.where(np.isinf(case.offsets_s), k.UNREACHED, offsets).astype(np.int32)
+    seeds = np.empty((count, 2, case.n), np.int32)
+    k.fill_seeds(case.sources, np.stack([offsets] * count), seeds)
+    for row in seeds:
+        np.testing.assert_array_equal(row, seeds_of(case))
 
 
 # --- publishing and routes --------------------------------------------------------------------
