@@ -16,10 +16,10 @@ Conventions shared by all kernels:
   ``rev_weight[j]`` is that edge's weight. A node's label then names its next hop toward the
   nearest shelter on the forward graph.
 - The kernels work on ``records``, (n, 8) int32, one 32-byte record per node: columns ``DIST``,
-  ``HOPS``, ``NEXT_NODE``, ``NEXT_EDGE``, ``SOURCE``, then two bucket links and padding. A node's
-  whole state then sits in one cache line, which matters because a search visits nodes in
-  wavefront order, random in memory. ``publish`` copies records into the caller's (5, n)
-  ``labels`` (rows in the same order) and float64 seconds.
+  ``HOPS``, ``NEXT_NODE``, ``NEXT_EDGE``, ``SOURCE``, then the Dial search's queued flag and
+  padding. A node's whole state then sits in one cache line, which matters because a search
+  visits nodes in wavefront order, random in memory. ``publish`` copies records into the
+  caller's (5, n) ``labels`` (rows in the same order) and float64 seconds.
 - Seeds are (2, n) int32: row ``SEED_DIST`` a source's start offset (or ``UNREACHED``), row
   ``SEED_SOURCE`` its index in the caller's source list (or -1).
 
@@ -46,8 +46,7 @@ UNREACHED = np.iinfo(np.int32).max
 DIST, HOPS, NEXT_NODE, NEXT_EDGE, SOURCE = 0, 1, 2, 3, 4
 SEED_DIST, SEED_SOURCE = 0, 1
 RECORD_WIDTH = 8
-_AFTER, _BEFORE = 5, 6  # bucket links of the Dial search, in the records
-_OUT_OF_QUEUE = -2  # _BEFORE of a node in no bucket
+_QUEUED = 5  # 1 while the node has a live entry in a bucket of the Dial search, else 0
 _DETACHED = -2  # SOURCE of a node cut off by a repair and not yet re-attached
 _CACHED_BYTES = 1 << 20  # records up to a core's L2 cache gain nothing from prefetching
 
@@ -99,8 +98,8 @@ def _reset(records):
     """Mark every node unreached, with no next hop and in no bucket."""
     for v in range(records.shape[0]):
         _assign(records, v, UNREACHED, 0, -1, -1, -1)
-        records[v, _AFTER] = -1
-        records[v, _BEFORE] = _OUT_OF_QUEUE
+        records[v, _QUEUED] = 0
+        records[v, 6] = 0
         records[v, 7] = 0
 
 
@@ -256,131 +255,6 @@ def _prefetch(typingctx, array, index):
 
 
 @njit(cache=True)
-def _push_front(head, records, v, b):
-    """Put node v first in bucket b (LIFO: the order within one time does not matter)."""
-    first = head[b]
-    records[v, _AFTER] = first
-    records[v, _BEFORE] = -1
-    if first != -1:
-        records[first, _BEFORE] = v
-    head[b] = v
-
-
-@njit(cache=True)
-def _unlink(head, records, v, b):
-    """Take node v out of bucket b, wherever it is in the list."""
-    after = records[v, _AFTER]
-    before = records[v, _BEFORE]
-    if before == -1:
-        head[b] = after
-    else:
-        records[before, _AFTER] = after
-    if after != -1:
-        records[after, _BEFORE] = before
-    records[v, _BEFORE] = _OUT_OF_QUEUE
-
-
-@njit(cache=True)
-def _offer_seeds(order, start, d, seeds, records, head):
-    """Make the sources whose offset is ``d`` their own roots where that beats their label.
-
-    ``order`` lists seeded nodes by offset; returns (next position in order, nodes queued).
-    """
-    queued = 0
-    while start < order.size and seeds[SEED_DIST, order[start]] <= d:
-        v = order[start]
-        s = seeds[SEED_SOURCE, v]
-        if _beats(records, v, d, 0, -1, s):
-            if records[v, _BEFORE] == _OUT_OF_QUEUE:
-                queued += 1
-            else:
-                _unlink(head, records, v, records[v, DIST] & (head.size - 1))
-            _push_front(head, records, v, d & (head.size - 1))
-            _assign(records, v, d, 0, -1, -1, s)
-        start += 1
-    return start, queued
-
-
-@njit(cache=True)
-def _prefetch_ahead(n1, rev_indptr, rev_indices, rev_weight, rev_edge, records):
-    """Prefetch for the queued nodes after the current one: the tails' records one ahead, the
-    edges two ahead, the row bounds and record three ahead. Each level reads only what the
-    level before asked for on the previous pop, so nothing here waits long on memory."""
-    if n1 == -1:
-        return
-    for j in range(rev_indptr[n1], rev_indptr[n1 + 1]):
-        _prefetch(records, rev_indices[j] * RECORD_WIDTH)
-    n2 = records[n1, _AFTER]
-    if n2 == -1:
-        return
-    _prefetch(rev_indices, rev_indptr[n2])
-    _prefetch(rev_weight, rev_indptr[n2])
-    _prefetch(rev_edge, rev_indptr[n2])
-    n3 = records[n2, _AFTER]
-    if n3 != -1:
-        _prefetch(rev_indptr, n3)
-        _prefetch(records, n3 * RECORD_WIDTH)
-
-
-@njit(cache=True)
-def _run_buckets(order, seeds, rev_indptr, rev_indices, rev_edge, rev_weight, records, head):
-    """Settle buckets in increasing time until the queue and the seeds run out; return pops.
-
-    A node popped earlier in a bucket is queued again if an equal-time offer has fewer hops or
-    a smaller edge (only zero-weight edges can do that), which keeps the labels canonical;
-    distances are final, so this never reopens an earlier bucket. Between buckets a tight loop
-    skips the empty ones, stopping at the next seed's offset (most buckets of a sparse road
-    wavefront are empty). The relaxation is written out (see the module docstring).
-    Prefetching makes a search that overflows the cache about 30 % faster and one that fits
-    about 30 % slower, hence ``deep``.
-    """
-    queued = next_seed = pops = 0
-    deep = records.nbytes > _CACHED_BYTES
-    d = np.int64(seeds[SEED_DIST, order[0]]) if order.size else np.int64(0)
-    while queued > 0 or next_seed < order.size:
-        if next_seed < order.size and seeds[SEED_DIST, order[next_seed]] <= d:
-            next_seed, seeded = _offer_seeds(order, next_seed, d, seeds, records, head)
-            queued += seeded
-        b = d & (head.size - 1)
-        while head[b] != -1:
-            v = head[b]
-            _unlink(head, records, v, b)
-            queued -= 1
-            pops += 1
-            if deep:
-                _prefetch_ahead(head[b], rev_indptr, rev_indices, rev_weight, rev_edge, records)
-            hv, sv = records[v, HOPS] + 1, records[v, SOURCE]
-            for j in range(rev_indptr[v], rev_indptr[v + 1]):
-                nd = d + rev_weight[j]
-                z = rev_indices[j]
-                dz = records[z, DIST]
-                if nd > dz or nd >= UNREACHED:
-                    continue
-                e = rev_edge[j]
-                if nd == dz and not _tie_wins(
-                    hv, e, sv, records[z, HOPS], records[z, NEXT_EDGE], records[z, SOURCE]
-                ):
-                    continue
-                if records[z, _BEFORE] == _OUT_OF_QUEUE:
-                    queued += 1
-                    _push_front(head, records, z, nd & (head.size - 1))
-                elif nd != dz:
-                    _unlink(head, records, z, dz & (head.size - 1))
-                    _push_front(head, records, z, nd & (head.size - 1))
-                _assign(records, z, nd, hv, v, e, sv)
-        limit = np.int64(UNREACHED)
-        if next_seed < order.size:
-            limit = np.int64(seeds[SEED_DIST, order[next_seed]])
-        if queued == 0:
-            d = limit
-            continue
-        d += 1
-        while head[d & (head.size - 1)] == -1 and d < limit:
-            d += 1
-    return pops
-
-
-@njit(cache=True)
 def dial_search(rev_indptr, rev_indices, rev_edge, rev_weight, seeds, records):
     """Multi-source shortest times with Dial's bucket queue; return the number of pops.
 
@@ -393,15 +267,120 @@ def dial_search(rev_indptr, rev_indices, rev_edge, rev_weight, seeds, records):
     records : (n, 8) int32 output, see the module docstring.
 
     Integer times make each bucket one exact distance: a ring of more buckets than the longest
-    edge holds every tentative distance at once, so a pop is O(1) instead of O(log n). Each
-    node is in at most one bucket (a doubly linked list in its record), so a decrease moves it
-    and nothing goes stale. Seeds enter when the scan reaches their offset; gaps between them
-    are skipped.
+    edge holds every tentative distance at once, so a pop is O(1) instead of O(log n). See
+    ``_dial`` for the loop. Its n + m bucket entries suffice unless zero-weight edges make
+    nodes settle again and again; then the binary heap (same labels) takes over.
+    """
+    capacity = records.shape[0] + rev_indices.size
+    pops = _dial(rev_indptr, rev_indices, rev_edge, rev_weight, seeds, records, capacity)
+    if pops < 0:
+        return heap_search(rev_indptr, rev_indices, rev_edge, rev_weight, seeds, records)
+    return pops
+
+
+@njit(cache=True)
+def _dial(rev_indptr, rev_indices, rev_edge, rev_weight, seeds, records, capacity):  # noqa: C901, PLR0912, PLR0915 - one hot loop, written out
+    """Dial's search with at most ``capacity`` bucket entries; return the pops, or -1 if the
+    entries ran out (the records are then incomplete).
+
+    Buckets are stacks of entries (node, next entry) with lazy deletion: a node whose time
+    falls gets a new entry, and the old one is skipped when its bucket comes, its time no
+    longer matching (or the node having no live entry, ``_QUEUED``). A node popped earlier in
+    a bucket is queued again if an equal-time offer has fewer hops or a smaller edge (only
+    zero-weight edges can do that), which keeps the labels canonical; distances are final, so
+    this never reopens an earlier bucket. Seeds enter when the scan reaches their offset;
+    between buckets a tight loop skips the empty ones (most buckets of a sparse road wavefront
+    are).
+
+    The loop is written out, with no helper that takes an array, and the entry arrays are
+    never replaced: Numba then counts references in the loop and LLVM keeps such calls, which
+    made the search 1.5 to 3 times slower. When the records overflow the cache, each pop
+    prefetches the tails' records of the next entry, the edges of the one after and the record
+    of the third; that makes a large search about 20 % faster and a small one slower, hence
+    ``deep``.
     """
     _reset(records)
     order = _seeded_by_distance(seeds)
     head = np.full(_ring_size(_max_finite(rev_weight)), -1, np.int32)
-    return _run_buckets(order, seeds, rev_indptr, rev_indices, rev_edge, rev_weight, records, head)
+    mask = head.size - 1
+    entry_node = np.empty(capacity, np.int32)
+    entry_next = np.empty(capacity, np.int32)
+    deep = records.nbytes > _CACHED_BYTES
+    used = live = next_seed = pops = 0
+    d = np.int64(seeds[SEED_DIST, order[0]]) if order.size else np.int64(0)
+    while live > 0 or next_seed < order.size:
+        while next_seed < order.size and seeds[SEED_DIST, order[next_seed]] <= d:
+            v = order[next_seed]
+            next_seed += 1
+            s = seeds[SEED_SOURCE, v]
+            if not _beats(records, v, d, 0, -1, s):
+                continue
+            if records[v, DIST] != d or records[v, _QUEUED] == 0:
+                if used == capacity:
+                    return -1
+                entry_node[used], entry_next[used], head[d & mask] = v, head[d & mask], used
+                used += 1
+                live += 1
+                records[v, _QUEUED] = 1
+            _assign(records, v, d, 0, -1, -1, s)
+        b = d & mask
+        while head[b] != -1:
+            entry = head[b]
+            head[b] = entry_next[entry]
+            live -= 1
+            v = entry_node[entry]
+            if records[v, DIST] != d or records[v, _QUEUED] == 0:
+                continue
+            records[v, _QUEUED] = 0
+            pops += 1
+            if deep and head[b] != -1:
+                after = head[b]
+                n1 = entry_node[after]
+                for j in range(rev_indptr[n1], rev_indptr[n1 + 1]):
+                    _prefetch(records, rev_indices[j] * RECORD_WIDTH)
+                after = entry_next[after]
+                if after != -1:
+                    n2 = entry_node[after]
+                    _prefetch(rev_indices, rev_indptr[n2])
+                    _prefetch(rev_weight, rev_indptr[n2])
+                    after = entry_next[after]
+                    if after != -1:
+                        _prefetch(rev_indptr, entry_node[after])
+                        _prefetch(records, entry_node[after] * RECORD_WIDTH)
+            hv, sv = records[v, HOPS] + 1, records[v, SOURCE]
+            for j in range(rev_indptr[v], rev_indptr[v + 1]):
+                nd = d + rev_weight[j]
+                z = rev_indices[j]
+                dz = records[z, DIST]
+                if nd > dz or nd >= UNREACHED:
+                    continue
+                e = rev_edge[j]
+                if nd == dz and not _tie_wins(
+                    hv, e, sv, records[z, HOPS], records[z, NEXT_EDGE], records[z, SOURCE]
+                ):
+                    continue
+                records[z, DIST] = nd
+                records[z, HOPS] = hv
+                records[z, NEXT_NODE] = v
+                records[z, NEXT_EDGE] = e
+                records[z, SOURCE] = sv
+                if nd != dz or records[z, _QUEUED] == 0:
+                    if used == capacity:
+                        return -1
+                    entry_node[used], entry_next[used], head[nd & mask] = z, head[nd & mask], used
+                    used += 1
+                    live += 1
+                    records[z, _QUEUED] = 1
+        limit = np.int64(UNREACHED)
+        if next_seed < order.size:
+            limit = np.int64(seeds[SEED_DIST, order[next_seed]])
+        if live == 0:
+            d = limit
+            continue
+        d += 1
+        while head[d & mask] == -1 and d < limit:
+            d += 1
+    return pops
 
 
 # --- binary heap ----------------------------------------------------------------------------

@@ -153,6 +153,21 @@ def test_bucket_and_heap_queues_give_identical_labels(case: Case) -> None:
 
 @EXAMPLES
 @given(cases())
+def test_buckets_say_when_their_entries_run_out(case: Case) -> None:
+    """dial_search falls back to the heap on -1; what matters is that -1 is said, never a
+    partial result passed off as complete."""
+    rev = reverse(case)
+    units = units_of(case.weights_s, rev)
+    seeds = seeds_of(case)
+    records = np.empty((case.n, k.RECORD_WIDTH), np.int32)
+    roomy = k._dial(rev.indptr, rev.indices, rev.edge, units, seeds, records, 100_000)
+    assert roomy >= 0
+    pops = k._dial(rev.indptr, rev.indices, rev.edge, units, seeds, records, 1)
+    assert pops == (-1 if roomy > 1 else roomy)
+
+
+@EXAMPLES
+@given(cases())
 def test_next_hops_form_a_forest_that_adds_up(case: Case) -> None:
     records = search(case)
     seeds = seeds_of(case)
