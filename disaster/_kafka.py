@@ -29,7 +29,9 @@ from aiokafka import (
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.cluster import ClusterMetadata
+from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.group import LeaveGroupRequest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from disaster.domain.errors import InvalidInputError
@@ -64,6 +66,9 @@ _log = logging.getLogger(__name__)
 #: record that finds the consumer idle would wait up to this long. Against Kafka, which answers
 #: at once, a short wait only costs a few more empty fetches on an idle topic.
 FETCH_MAX_WAIT_MS = 50
+#: How long a replaced consumer may take to finish a join in flight before it leaves (the
+#: embedded broker holds a join about 5 s for other members): see ``stop_consumer``.
+REJOIN_WAIT_S = 8.0
 
 Handler = Callable[[ConsumerRecord], Awaitable[None]]
 Rejection = tuple[ConsumerRecord, str]
@@ -120,6 +125,40 @@ async def ensure_topics(
                 _log.info("topics created concurrently by another process")
     finally:
         await admin.close()
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer, *, join_wait_s: float = 0.0) -> None:
+    """Stop a consumer that commits its own offsets, leaving its group first whatever the
+    group's generation.
+
+    aiokafka leaves the group on stop only in a generation above 0, as Kafka numbers them from
+    1; the embedded broker numbers its first generation 0, so a member stopped in it stayed in
+    the group until its session timed out (10 s), and the group's next rebalance waited for it.
+    A member that lost its membership (a commit refused by a broker that restarted) is
+    rejoining at once, and stopping it mid-join leaves the broker a member whose id the client
+    never learnt: ``join_wait_s`` waits that long for the join to finish, so that it can leave.
+    Together they cut 13 s from the groups' return after a broker restart (see
+    ``ConsumerLoop.rewind``). Uses aiokafka 0.14's coordinator (internals), guarded by a test;
+    every step is bounded, and a failed one only costs the session timeout.
+    """
+    coordinator = getattr(consumer, "_coordinator", None)
+    if not isinstance(coordinator, GroupCoordinator):
+        await consumer.stop()
+        return
+    deadline = asyncio.get_running_loop().time() + join_wait_s
+    while coordinator.generation < 0 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110 - aiokafka offers no event for a finished join
+        await asyncio.sleep(0.05)
+    if (
+        coordinator.generation == 0
+        and coordinator.member_id
+        and coordinator.coordinator_id is not None
+    ):
+        leave = LeaveGroupRequest(coordinator.group_id, coordinator.member_id)
+        try:
+            await asyncio.wait_for(coordinator._send_req(leave), 2.0)
+        except (KafkaError, TimeoutError) as exc:
+            _log.info("leaving group %s failed (%r)", coordinator.group_id, exc)
+    await consumer.stop()
 
 
 def new_producer(bootstrap: str) -> AIOKafkaProducer:
@@ -283,7 +322,7 @@ class ConsumerLoop:
                     self._from_start = True
                     # A new consumer: a topic a producer recreated may have another partition
                     # count, which the old one's group would not see for minutes.
-                    await self._consumer.stop()
+                    await stop_consumer(self._consumer, join_wait_s=REJOIN_WAIT_S)
                     self._consumer = self._new_consumer()
                     await self._consumer.start()
                     _log.warning("%s: the broker restarted empty; reading it again", self.topic)
@@ -300,7 +339,7 @@ class ConsumerLoop:
         finally:
             if committing is not None:
                 await asyncio.shield(asyncio.gather(committing, return_exceptions=True))
-            await asyncio.shield(self._consumer.stop())
+            await asyncio.shield(stop_consumer(self._consumer))
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:
