@@ -124,10 +124,17 @@ class DeliveryWorker:
         self._max_attempts = max_attempts
         self._idle_wait_s = idle_wait_s
         self._alerts: dict[uuid.UUID, Alert] = {}
+        self._receipts: asyncio.Task[None] | None = None
+        self._unpublished: list[Settled] = []
 
     async def run(self) -> None:
         """Deliver until cancelled; woken by new outbox rows, else polling for retries."""
-        await drain_forever(self._pool, "deliveries_due", self.deliver_once, self._idle_wait_s)
+        try:
+            await drain_forever(self._pool, "deliveries_due", self.deliver_once, self._idle_wait_s)
+        finally:
+            if self._receipts is not None:  # the last receipts get a moment, not the timeout
+                await asyncio.wait([self._receipts], timeout=_RECEIPTS_ON_STOP_S)
+                self._receipts.cancel()
 
     async def deliver_once(self) -> int:
         """Claim one batch, send it, settle it; return how many were claimed."""
@@ -154,12 +161,36 @@ class DeliveryWorker:
             settler.close()
             await asyncio.gather(heartbeat, recording, return_exceptions=True)
         await settler.flush()  # what is left, or what a failed chunk put back (raises again)
-        settled = settler.recorded
-        try:  # receipts follow progress; the outbox rows just settled are the record
-            await asyncio.wait_for(self._publish([s for s, _ in settled]), _RECEIPTS_TIMEOUT_S)
-        except (KafkaError, TimeoutError) as exc:
-            _log.warning("receipts of %d deliveries not published (%r)", len(settled), exc)
+        self._send_receipts([s for s, _ in settler.recorded])
         return len(claimed)
+
+    def _send_receipts(self, outcomes: list[Settled]) -> None:
+        """Queue the batch's receipts for publication while the next batch is sent.
+
+        Receipts follow progress for those who follow the ``deliveries`` topic; the outbox rows
+        just settled are the record. Waiting for them held every batch of a fan-out for the
+        whole receipts timeout while the broker was down (500 residents per 5 s per worker).
+        One task per worker publishes what is queued; past ``_RECEIPTS_QUEUED`` waiting (a
+        broker down for long), new ones are dropped, with a warning, rather than kept without
+        bound.
+        """
+        if len(self._unpublished) + len(outcomes) > _RECEIPTS_QUEUED:
+            _log.warning(
+                "receipts of %d deliveries not published: %d are waiting for the broker",
+                len(outcomes), len(self._unpublished),
+            )  # fmt: skip
+            return
+        self._unpublished.extend(outcomes)
+        if self._receipts is None or self._receipts.done():
+            self._receipts = asyncio.create_task(self._publish_receipts())
+
+    async def _publish_receipts(self) -> None:
+        while outcomes := self._unpublished:
+            self._unpublished = []
+            try:
+                await asyncio.wait_for(self._publish(outcomes), _RECEIPTS_TIMEOUT_S)
+            except (KafkaError, TimeoutError) as exc:
+                _log.warning("receipts of %d deliveries not published (%r)", len(outcomes), exc)
 
     async def _hold(self, claimed: list[Claimed], batch: _Batch) -> None:
         """Renew the batch's leases every third of a lease while it is being sent.
@@ -301,6 +332,8 @@ _DRAINERS_PER_ORIGIN = 64
 _PARTITIONER = DefaultPartitioner()
 #: Receipts wait this long for room in the producer; a broker outage must not stop deliveries.
 _RECEIPTS_TIMEOUT_S = 5.0
+_RECEIPTS_ON_STOP_S = 1.0  # how long a stopping worker lets its last receipts go out
+_RECEIPTS_QUEUED = 20_000  # receipts a worker keeps waiting for the broker, at most
 #: Sends start only within this share of a lease known to be held, so that one under way
 #: ends before the lease does.
 _SENDING_SHARE = 0.8

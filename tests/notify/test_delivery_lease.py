@@ -10,17 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from disaster import outbox_store, store
-from disaster.domain import Alert, AlertLevel
-from notify.delivery import DeliveryWorker, Recipient
+from notify.delivery import DeliveryWorker
 from notify.ssrf import EndpointPolicy
 from notify.vapid import VapidSigner, load_or_create_vapid_key
 from notify.webpush import (
@@ -31,21 +27,12 @@ from notify.webpush import (
     WebPushSender,
     new_push_session,
 )
+from tests.notify.delivery_support import TagComposer, push_rows, queued_alert
 from tests.notify.push_service import PushService
-from tests.support import seed_push_residents, square, wait_until
+from tests.support import wait_until
 
 RESIDENTS = 100  # more than a batch sends at once (64 per push service), so some wait
 LEASE_S = 1.5
-
-
-class _TagComposer:
-    """The alert's id as its tag: what the phone uses to show an alert once."""
-
-    async def prepare(self, alerts: list[Alert]) -> None:
-        return None
-
-    def compose(self, alert: Alert, recipient: Recipient, prepared: object) -> bytes:
-        return json.dumps({"tag": str(alert.id)}).encode()
 
 
 class _GatedSender:
@@ -69,31 +56,6 @@ class _Stalled(DeliveryWorker):
         await asyncio.Event().wait()
 
 
-async def _queued_alert(pool: asyncpg.Pool, push: PushService) -> tuple[Alert, list[str]]:
-    """Register ``RESIDENTS`` residents with the push service and queue an alert's push rows
-    for all of them; return the alert and their endpoints."""
-    homes = [(35.001 + i % 10 * 1e-4, 139.001 + i // 10 * 1e-4) for i in range(RESIDENTS)]
-    endpoints = await seed_push_residents(pool, push, homes)
-    alert = Alert(id=uuid.uuid4(), level=AlertLevel.EVACUATE, hazard="flood",
-                  area_name="東地区", area=square(139.0, 35.0, 0.02), headline={"ja": "避難指示"},
-                  issued_at=datetime.now(UTC))  # fmt: skip
-    async with pool.acquire() as conn:
-        await store.insert_alert(conn, alert)
-        channels = await conn.fetch("SELECT subscriber_id, id FROM push_channels")
-        async with conn.transaction():
-            await outbox_store.enqueue(conn, alert.id, 4, [], [(s, c) for s, c in channels])
-    return alert, endpoints
-
-
-async def _rows(pool: asyncpg.Pool, alert_id: uuid.UUID) -> list[asyncpg.Record]:
-    async with pool.acquire() as conn:
-        return await conn.fetch(
-            """SELECT status, attempts, lease_token FROM deliveries
-               WHERE alert_id = $1 AND channel <> 'inbox'""",
-            alert_id,
-        )
-
-
 @pytest.mark.timeout(60)
 async def test_a_worker_that_stalled_past_its_lease_sends_nothing_more(
     own_pool: asyncpg.Pool,
@@ -102,7 +64,7 @@ async def test_a_worker_that_stalled_past_its_lease_sends_nothing_more(
     tmp_path: Path,
 ) -> None:
     pool, push = own_pool, push_service
-    alert, endpoints = await _queued_alert(pool, push)
+    alert, endpoints = await queued_alert(pool, push, RESIDENTS)
 
     policy = EndpointPolicy(allow_insecure_loopback=True)
     limits = SenderLimits()
@@ -110,8 +72,8 @@ async def test_a_worker_that_stalled_past_its_lease_sends_nothing_more(
     async with new_push_session(policy, limits) as session:
         sender = WebPushSender(session, signer, policy=policy, limits=limits)
         gated = _GatedSender(sender)
-        stalled = _Stalled(pool, producer, gated, _TagComposer(), lease_s=LEASE_S)  # type: ignore[arg-type]
-        healthy = DeliveryWorker(pool, producer, sender, _TagComposer(), lease_s=LEASE_S)
+        stalled = _Stalled(pool, producer, gated, TagComposer(), lease_s=LEASE_S)  # type: ignore[arg-type]
+        healthy = DeliveryWorker(pool, producer, sender, TagComposer(), lease_s=LEASE_S)
         first = asyncio.create_task(stalled.deliver_once())
         await wait_until(lambda: _true(gated.under_way == limits.max_per_origin), timeout_s=10)
         in_flight = gated.under_way  # handed over before the stall: these go out twice
@@ -131,7 +93,7 @@ async def test_a_worker_that_stalled_past_its_lease_sends_nothing_more(
     assert sum(received) == RESIDENTS + in_flight  # only what was under way went out again
     tags = {json.loads(m.plaintext)["tag"] for e in endpoints for m in push.received(e)}
     assert tags == {str(alert.id)}
-    rows = await _rows(pool, alert.id)
+    rows = await push_rows(pool, alert.id)
     assert {(r["status"], r["attempts"], r["lease_token"]) for r in rows} == {
         ("delivered", 2, None)
     }
@@ -151,7 +113,7 @@ async def test_outcomes_are_recorded_while_the_batch_is_still_being_sent(
     """One endpoint of a batch hangs: the others' rows are recorded delivered while it does,
     so a process killed then would send again only the hanging one, not the whole batch."""
     pool, push = own_pool, push_service
-    alert, endpoints = await _queued_alert(pool, push)
+    alert, endpoints = await queued_alert(pool, push, RESIDENTS)
     push.hang(endpoints[0])
 
     policy = EndpointPolicy(allow_insecure_loopback=True)
@@ -159,11 +121,11 @@ async def test_outcomes_are_recorded_while_the_batch_is_still_being_sent(
     signer = VapidSigner(load_or_create_vapid_key(tmp_path / "vapid.pem"), subject="mailto:t@x.jp")
     async with new_push_session(policy, limits) as session:
         sender = WebPushSender(session, signer, policy=policy, limits=limits)
-        worker = DeliveryWorker(pool, producer, sender, _TagComposer(), lease_s=LEASE_S * 10)
+        worker = DeliveryWorker(pool, producer, sender, TagComposer(), lease_s=LEASE_S * 10)
         batch = asyncio.create_task(worker.deliver_once())
 
         async def others_recorded() -> bool:
-            statuses = [r["status"] for r in await _rows(pool, alert.id)]
+            statuses = [r["status"] for r in await push_rows(pool, alert.id)]
             return statuses.count("delivered") == RESIDENTS - 1
 
         await wait_until(others_recorded, timeout_s=20)
@@ -172,5 +134,5 @@ async def test_outcomes_are_recorded_while_the_batch_is_still_being_sent(
         batch.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await batch
-    pending = [r for r in await _rows(pool, alert.id) if r["status"] != "delivered"]
+    pending = [r for r in await push_rows(pool, alert.id) if r["status"] != "delivered"]
     assert [(r["status"], r["lease_token"] is not None) for r in pending] == [("pending", True)]
