@@ -517,6 +517,7 @@ def solve_profile(  # noqa: PLR0913, PLR0917 - CSR, the profile's input, outputs
     records,
     labels,
     dist_s,
+    prepared,
 ):
     """Quantise one profile's weights, search and publish, in one call; return how many
     weights were invalid (then nothing was searched, and the caller raises).
@@ -524,12 +525,16 @@ def solve_profile(  # noqa: PLR0913, PLR0917 - CSR, the profile's input, outputs
     weights_s (m,) float64 seconds in forward order; seeds (2, n) int32; queue one of
     ``QUEUE_AUTO`` (buckets unless an edge is longer than ``max_span`` quanta), ``QUEUE_BUCKET``
     or ``QUEUE_HEAP``; outputs units (m,) int32 in reversed slot order, records (n, 8), labels
-    (5, n) int32 and dist_s (n,) float64. One call rather than three: on a city of a few
+    (5, n) int32 and dist_s (n,) float64. With ``prepared``, units already hold the quantised
+    weights and weights_s is not read. One call rather than three: on a city of a few
     thousand edges, each call from Python costs about as much as quantising.
     """
-    invalid, top = quantise_reversed(weights_s, rev_slot, quantum_s, units)
-    if invalid:
-        return invalid
+    if prepared:
+        top = _max_finite(units)
+    else:
+        invalid, top = quantise_reversed(weights_s, rev_slot, quantum_s, units)
+        if invalid:
+            return invalid
     if queue == QUEUE_HEAP or (queue == QUEUE_AUTO and top > max_span):
         heap_search(rev_indptr, rev_indices, rev_edge, units, seeds, records)
     else:
@@ -553,6 +558,7 @@ def search_profiles(  # noqa: PLR0913, PLR0917 - CSR, profiles, outputs
     records,
     labels,
     dist_s,
+    prepared,
 ):
     """``solve_profile`` for K profiles over one topology, one profile per thread; return the
     invalid weights in all.
@@ -561,11 +567,11 @@ def search_profiles(  # noqa: PLR0913, PLR0917 - CSR, profiles, outputs
     int32, labels (K, 5, n) int32, dist_s (K, n) float64. Profiles share only read-only
     topology, so they run in parallel without locks; quantising runs in the threads too.
     """
-    invalid = np.zeros(weights_s.shape[0], np.int64)
-    for k in prange(weights_s.shape[0]):
+    invalid = np.zeros(units.shape[0], np.int64)
+    for k in prange(units.shape[0]):
         invalid[k] = solve_profile(
             rev_indptr, rev_indices, rev_edge, rev_slot, weights_s[k], quantum_s, seeds[k],
-            queue, max_span, units[k], records[k], labels[k], dist_s[k],
+            queue, max_span, units[k], records[k], labels[k], dist_s[k], prepared,
         )  # fmt: skip
     return invalid.sum()
 

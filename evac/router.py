@@ -24,10 +24,12 @@ from evac.profiles import PROFILES, travel_time_s
 from evac.refuge import VERTICAL_HAZARDS, Refuge
 from evac.snap import EdgeIndex, Snap
 from evac.solver import (
+    PreparedWeights,
     Route,
     ShelterTimes,
     close_edges,
     nearest_shelter_times,
+    prepare_weights,
     reopen_edges,
     route,
     search_graph,
@@ -46,6 +48,7 @@ class LiveRouter:
         self._tails = graph.edge_source()
         self._search = search_graph(graph.indptr, graph.indices)
         self._base = {name: travel_time_s(graph, p) for name, p in PROFILES.items()}
+        self._prepared: dict[str, PreparedWeights] = {}  # the base times, quantised once
         self._snaps: dict[str, EdgeIndex] = {}
         self._any_edge = EdgeIndex(graph)  # for placing shelters: built once, not per update
         self._closure_index: ClosureIndex | None = None
@@ -165,9 +168,10 @@ class LiveRouter:
             return None
         key = (profile, f"{hazard}:refuge")
         if key not in self._solutions:
-            weights = np.where(self._closed > 0, np.inf, self._base[profile])
             nodes = [r.node for r, _ in fit]
-            self._solutions[key] = nearest_shelter_times(self._search, weights, nodes)
+            self._solutions[key] = nearest_shelter_times(
+                self._search, self._weights(profile), nodes
+            )
         times = self._solutions[key]
         snap = self._snapper(profile).snap(origin.lon, origin.lat)
         start, lead_s, lead_m = self._best_entry(snap, times, profile)
@@ -197,10 +201,19 @@ class LiveRouter:
     def _times(self, profile: str, hazard: Hazard) -> ShelterTimes:
         key = (profile, hazard)
         if key not in self._solutions:
-            weights = np.where(self._closed > 0, np.inf, self._base[profile])
             nodes = [self._shelter_nodes[i] for i in self._fit_shelters(hazard)]
-            self._solutions[key] = nearest_shelter_times(self._search, weights, nodes)
+            self._solutions[key] = nearest_shelter_times(
+                self._search, self._weights(profile), nodes
+            )
         return self._solutions[key]
+
+    def _weights(self, profile: str) -> PreparedWeights:
+        """The profile's times with today's closures, for a new tree: quantised once per
+        profile, so a tree rebuilt for new shelters (one filled, say) does not convert every
+        edge's time again."""
+        if profile not in self._prepared:
+            self._prepared[profile] = prepare_weights(self._search, self._base[profile])
+        return self._prepared[profile].closing(self._search, np.flatnonzero(self._closed > 0))
 
     def _snapper(self, profile: str) -> EdgeIndex:
         if profile not in PROFILES:

@@ -12,7 +12,8 @@ intersections are shelters. Measured on each:
 - a full recompute of all four profiles (``nearest_shelter_times_by_profile``, both cores);
 - the same single-profile search by this solver and by ``scipy.sparse.csgraph.dijkstra``
   (``min_only=True``, with predecessors, on the reversed graph with the same integer weights),
-  one core each, distances checked equal;
+  one core each, distances checked equal; ours both from float seconds and on weights
+  prepared beforehand (``solver.prepare_weights``), as scipy's matrix is built beforehand;
 - networkx ``multi_source_dijkstra_path_length`` on a smaller generated city (networkx is
   slow) and on the whole real extract;
 - closing the ~100 edges nearest a point (a flooded block) and reopening them, repaired
@@ -203,9 +204,12 @@ def _scipy_search(rev: sp.csr_array, sources: np.ndarray) -> tuple[np.ndarray, .
 
 
 class OneProfile(NamedTuple):
-    """One profile's single-core search times (ms), ours and scipy's, and their agreement."""
+    """One profile's single-core search times (ms): ours from float seconds, ours on prepared
+    weights (quantised beforehand, as scipy's matrix is built beforehand), scipy's; and
+    whether the distances agree."""
 
     ours: np.ndarray
+    prepared: np.ndarray
     scipy: np.ndarray
     equal: bool
 
@@ -217,16 +221,21 @@ def _compare_one(
     solve = partial(solver.nearest_shelter_times, graph, c.weights_s[p], c.sources)
     solve()
     ours = timed(solve, repeat)
+    weights = solver.prepare_weights(graph, c.weights_s[p])
+    on_prepared = partial(solver.nearest_shelter_times, graph, weights, c.sources)
+    same = np.array_equal(units(on_prepared()), units(solved))
+    prepared = timed(on_prepared, repeat)
     run = partial(_scipy_search, reversed_scipy(c, c.weights_s[p]), c.sources)
     theirs = timed(run, max(3, repeat // 2))
     dist = run()[0]
-    same = np.array_equal(np.where(np.isinf(dist), UNREACHED, dist), units(solved))
+    same &= np.array_equal(np.where(np.isinf(dist), UNREACHED, dist), units(solved))
     print(
-        f"  {c.names[p]:12s} ours p50 {p50(ours):7.2f} ms, p99 {p99(ours):7.2f} ms   "
-        f"scipy p50 {p50(theirs):7.2f} ms   ratio {p50(theirs) / p50(ours):4.2f} x   "
+        f"  {c.names[p]:12s} ours p50 {p50(ours):7.2f} ms, p99 {p99(ours):7.2f} ms, "
+        f"prepared {p50(prepared):7.2f} ms   scipy p50 {p50(theirs):7.2f} ms   ratio "
+        f"{p50(theirs) / p50(ours):4.2f} x, prepared {p50(theirs) / p50(prepared):4.2f} x   "
         f"distances equal: {same}"
     )
-    return OneProfile(ours, theirs, same)
+    return OneProfile(ours, prepared, theirs, same)
 
 
 def bench_vs_scipy(
@@ -381,6 +390,7 @@ def measure(c: City, plan: Plan, key: str) -> None:
     print("the same search, one core each (ours: validation, quantising, publishing included)")
     one = bench_vs_scipy(graph, c, solved, plan.repeat)
     ours, theirs = sum(p50(o.ours) for o in one), sum(p50(o.scipy) for o in one)
+    prepared = sum(p50(o.prepared) for o in one)
     print(
         f"4 profiles: ours {ours:.2f} ms in turn, {p50(full4):.2f} ms in parallel; "
         f"scipy {theirs:.2f} ms"
@@ -405,6 +415,11 @@ def measure(c: City, plan: Plan, key: str) -> None:
         + ", ".join(f"{p50(o.scipy) / p50(o.ours):.2f}" for o in one)
         + " x",
         f"{key}speedup_vs_scipy_4_profiles_parallel = {theirs / p50(full4):.2f} x",
+        f"{key}single_profile_search_prepared = {prepared / k:.2f} ms",
+        f"{key}speedup_vs_scipy_prepared = {theirs / prepared:.2f} x",
+        f"{key}speedup_vs_scipy_prepared_per_profile = "
+        + ", ".join(f"{p50(o.scipy) / p50(o.prepared):.2f}" for o in one)
+        + " x",
         f"{key}networkx_edges = {(plan.nx_city or c).indices.size} edges",
         f"{key}networkx = {nx_theirs:.2f} ms (ours {nx_ours:.3f} ms)",
         f"{key}speedup_vs_networkx = {nx_theirs / nx_ours:.0f} x",

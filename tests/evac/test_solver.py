@@ -142,6 +142,44 @@ def test_profiles_equal_single_runs(case: Case, k: int, data: st.DataObject) -> 
         assert_same(times, solve(case, weights[profile]))
 
 
+@settings(max_examples=60, deadline=None)
+@given(cases(), st.integers(1, 3), st.data())
+def test_prepared_weights_give_the_same_labels(case: Case, k: int, data: st.DataObject) -> None:
+    """Prepared once, closed on some edges, solved one profile and several at a time: the
+    labels of the float weights with those edges closed; and a solution's repairs leave the
+    prepared weights as they were."""
+    weights = data.draw(
+        arrays(np.float64, (k, case.indices.size), elements=st.sampled_from(WEIGHTS_S))
+    )
+    graph = solver.search_graph(case.indptr, case.indices)
+    closed = some_edges(data, case.indices.size)
+    prepared = solver.prepare_weights(graph, weights).closing(graph, closed)
+    kept = prepared.units.copy()
+    shut = weights.copy()
+    shut[:, closed] = np.inf
+    offsets = np.stack([case.offsets_s] * k)
+    many = solver.nearest_shelter_times_by_profile(graph, prepared, case.sources, offsets_s=offsets)
+    for profile, times in enumerate(many):
+        assert_same(times, solve(case, shut[profile]))
+    one = solver.nearest_shelter_times(
+        graph, solver.prepare_weights(graph, shut[0]), case.sources, offsets_s=case.offsets_s
+    )
+    assert_same(one, solve(case, shut[0]))
+    solver.close_edges(many[0], np.arange(case.indices.size))
+    np.testing.assert_array_equal(prepared.units, kept)
+
+
+def test_prepared_weights_reject_what_the_solvers_reject() -> None:
+    graph = solver.search_graph([0, 1, 1], [1])
+    with pytest.raises(ValueError, match="non-negative"):
+        solver.prepare_weights(graph, [np.nan])
+    with pytest.raises(ValueError, match="edges last"):
+        solver.prepare_weights(graph, [1.0, 2.0])
+    two = solver.prepare_weights(graph, [[1.0], [2.0]])
+    with pytest.raises(ValueError, match="do not fit"):
+        solver.nearest_shelter_times(graph, two, [1])
+
+
 # --- repairs ---------------------------------------------------------------------------------
 
 
