@@ -275,7 +275,7 @@ def prepare_weights(graph: SearchGraph, weights_s: npt.ArrayLike) -> PreparedWei
     """Quantise (m,) or (K, m) edge times in seconds (inf: closed) for ``graph``'s searches.
 
     A recompute for new shelters on unchanged roads then skips converting every edge's time,
-    about a sixth of a search on a city of a million edges, and finds the search's data still
+    about a fifth of a search on a city of a million edges, and finds the search's data still
     in the cache. Raises ValueError as the solvers do on a bad weight.
     """
     weights = np.asarray(weights_s, dtype=np.float64)
