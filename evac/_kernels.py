@@ -503,32 +503,22 @@ QUEUE_AUTO, QUEUE_BUCKET, QUEUE_HEAP = 0, 1, 2
 
 
 @njit(cache=True)
-def solve_profile(  # noqa: PLR0913, PLR0917 - CSR, the profile's input, outputs
-    rev_indptr,
-    rev_indices,
-    rev_edge,
-    rev_slot,
-    weights_s,
-    quantum_s,
-    seeds,
-    queue,
-    max_span,
-    units,
-    records,
-    labels,
-    dist_s,
-    prepared,
-):
+def solve_profile(topology, weights_s, seeds, outputs, options):
     """Quantise one profile's weights, search and publish, in one call; return how many
     weights were invalid (then nothing was searched, and the caller raises).
 
-    weights_s (m,) float64 seconds in forward order; seeds (2, n) int32; queue one of
-    ``QUEUE_AUTO`` (buckets unless an edge is longer than ``max_span`` quanta), ``QUEUE_BUCKET``
-    or ``QUEUE_HEAP``; outputs units (m,) int32 in reversed slot order, records (n, 8), labels
-    (5, n) int32 and dist_s (n,) float64. With ``prepared``, units already hold the quantised
-    weights and weights_s is not read. One call rather than three: on a city of a few
-    thousand edges, each call from Python costs about as much as quantising.
+    topology (rev_indptr, rev_indices, rev_edge, rev_slot), see ``reverse_csr``; weights_s
+    (m,) float64 seconds in forward order; seeds (2, n) int32; outputs (units (m,) int32 in
+    reversed slot order, records (n, 8), labels (5, n) int32, dist_s (n,) float64); options
+    (quantum_s, queue, max_span, prepared): queue one of ``QUEUE_AUTO`` (buckets unless an
+    edge is longer than ``max_span`` quanta), ``QUEUE_BUCKET`` or ``QUEUE_HEAP``; with
+    ``prepared``, units already hold the quantised weights and weights_s is not read. One call
+    rather than three: on a city of a few thousand edges, each call from Python costs about as
+    much as quantising.
     """
+    rev_indptr, rev_indices, rev_edge, rev_slot = topology
+    units, records, labels, dist_s = outputs
+    quantum_s, queue, max_span, prepared = options
     if prepared:
         top = _max_finite(units)
     else:
@@ -544,35 +534,20 @@ def solve_profile(  # noqa: PLR0913, PLR0917 - CSR, the profile's input, outputs
 
 
 @njit(cache=True, parallel=True)
-def search_profiles(  # noqa: PLR0913, PLR0917 - CSR, profiles, outputs
-    rev_indptr,
-    rev_indices,
-    rev_edge,
-    rev_slot,
-    weights_s,
-    quantum_s,
-    seeds,
-    queue,
-    max_span,
-    units,
-    records,
-    labels,
-    dist_s,
-    prepared,
-):
+def search_profiles(topology, weights_s, seeds, outputs, options):
     """``solve_profile`` for K profiles over one topology, one profile per thread; return the
     invalid weights in all.
 
-    weights_s (K, m) float64, seeds (K, 2, n) int32, units (K, m) int32, records (K, n, 8)
-    int32, labels (K, 5, n) int32, dist_s (K, n) float64. Profiles share only read-only
-    topology, so they run in parallel without locks; quantising runs in the threads too.
+    weights_s (K, m) float64 and seeds (K, 2, n) int32; outputs as ``solve_profile``'s with a
+    leading K (units (K, m), records (K, n, 8), labels (K, 5, n), dist_s (K, n)). Profiles
+    share only read-only topology, so they run in parallel without locks; quantising runs in
+    the threads too.
     """
+    units, records, labels, dist_s = outputs
     invalid = np.zeros(units.shape[0], np.int64)
     for k in prange(units.shape[0]):
-        invalid[k] = solve_profile(
-            rev_indptr, rev_indices, rev_edge, rev_slot, weights_s[k], quantum_s, seeds[k],
-            queue, max_span, units[k], records[k], labels[k], dist_s[k], prepared,
-        )  # fmt: skip
+        mine = (units[k], records[k], labels[k], dist_s[k])
+        invalid[k] = solve_profile(topology, weights_s[k], seeds[k], mine, options)
     return invalid.sum()
 
 

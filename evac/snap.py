@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,8 @@ from rtree import index
 from evac.graph import EARTH_RADIUS_M, RoadGraph
 
 __all__ = ["EdgeIndex", "Snap", "SnapArrays"]
+
+T = TypeVar("T", float, np.ndarray)
 
 _NODE_CAPACITY = 16  # R-tree fan-out: measured fastest for street networks (default 100)
 
@@ -120,22 +122,24 @@ class EdgeIndex:
         whose segment's distance becomes the radius. A few tens of microseconds, most of them
         in the ``rtree`` call: small numpy operations per candidate cost more than the search.
         """
-        tree = self._tree
-        if tree is None:
-            msg = "cannot snap: the edge index is empty (no allowed edge)"
-            raise ValueError(msg)
+        tree = self._checked_tree()
         x, y = (lon - self._lon0) * self._kx, (lat - self._lat0) * self._ky
         if not (math.isfinite(x) and math.isfinite(y)):
-            msg = "cannot snap: coordinates must be finite"
-            raise ValueError(msg)
+            raise ValueError(_NOT_FINITE)
         r = self.search_radius_m
         best = self._nearest(tree.intersection((x - r, y - r, x + r, y + r)), x, y)
         if best[0] < 0 or best[4] > r:  # nothing that close: search as far as needed
-            r = self._nearest(tree.nearest((x, y, x, y), 1), x, y)[4] * (1 + 1e-9) + 1e-6
+            r = _just_past(self._nearest(tree.nearest((x, y, x, y), 1), x, y)[4])
             best = self._nearest(tree.intersection((x - r, y - r, x + r, y + r)), x, y)
         edge, fraction, qx, qy, dist = best
         out_lon, out_lat = self._unproject(qx, qy)
         return Snap(edge, fraction, float(out_lon), float(out_lat), dist)
+
+    def _checked_tree(self) -> index.Index:
+        if self._tree is None:
+            msg = "cannot snap: the edge index is empty (no allowed edge)"
+            raise ValueError(msg)
+        return self._tree
 
     def _nearest(
         self, ids: Iterable[int], x: float, y: float
@@ -153,19 +157,15 @@ class EdgeIndex:
         ValueError
             The index holds no edge, or coordinates are not finite.
         """
-        tree = self._tree
-        if tree is None:
-            msg = "cannot snap: the edge index is empty (no allowed edge)"
-            raise ValueError(msg)
+        tree = self._checked_tree()
         px, py = self._project(np.atleast_1d(lon), np.atleast_1d(lat))
         if not (np.all(np.isfinite(px)) and np.all(np.isfinite(py))):
-            msg = "cannot snap: coordinates must be finite"
-            raise ValueError(msg)
+            raise ValueError(_NOT_FINITE)
         radius = np.full(px.shape[0], self.search_radius_m)
         edge, fraction, qx, qy, dist = self._within(tree, px, py, radius)
         far = np.flatnonzero(dist > radius)  # nothing that close: search as far as needed
         if far.shape[0]:
-            guess = self._first_guess(tree, px[far], py[far]) * (1 + 1e-9) + 1e-6
+            guess = _just_past(self._first_guess(tree, px[far], py[far]))
             found = self._within(tree, px[far], py[far], guess)
             for out, value in zip((edge, fraction, qx, qy, dist), found, strict=True):
                 out[far] = value
@@ -201,6 +201,15 @@ class EdgeIndex:
     def _unproject(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return degrees for local metres."""
         return self._lon0 + x / self._kx, self._lat0 + y / self._ky
+
+
+_NOT_FINITE = "cannot snap: coordinates must be finite"
+
+
+def _just_past(distance_m: T) -> T:
+    """A search radius just past an exact distance, so that rounding cannot leave out the
+    segment it was measured to."""
+    return distance_m * (1 + 1e-9) + 1e-6
 
 
 def _edge_ids(n_edges: int, allowed: npt.ArrayLike | None) -> npt.NDArray[np.int64]:

@@ -306,16 +306,13 @@ def _solve(
     dist_s = np.empty((k, n), dtype=np.float64)
     g = graph
     topology = (g.rev_indptr, g.rev_indices, g.rev_edge, g.rev_slot)
+    options = (QUANTUM_S, code, MAX_BUCKET_SPAN, prepared)
     if k == 1:
-        invalid = _kernels.solve_profile(
-            *topology, weights[0], QUANTUM_S, seeds[0], code, MAX_BUCKET_SPAN,
-            units[0], records[0], labels[0], dist_s[0], prepared,
-        )  # fmt: skip
+        outputs = (units[0], records[0], labels[0], dist_s[0])
+        invalid = _kernels.solve_profile(topology, weights[0], seeds[0], outputs, options)
     else:
-        invalid = _kernels.search_profiles(
-            *topology, weights, QUANTUM_S, seeds, code, MAX_BUCKET_SPAN,
-            units, records, labels, dist_s, prepared,
-        )  # fmt: skip
+        outputs = (units, records, labels, dist_s)
+        invalid = _kernels.search_profiles(topology, weights, seeds, outputs, options)
     if invalid:
         quantise_times(weights)  # raises with the reason
     return tuple(

@@ -251,8 +251,8 @@ def test_profiles_in_parallel_equal_one_at_a_time(case: Case, count: int) -> Non
     dist_s = np.empty((count, case.n))
     for queue in (k.QUEUE_BUCKET, k.QUEUE_HEAP):
         invalid = k.search_profiles(
-            rev.indptr, rev.indices, rev.edge, rev.slot, weights, QUANTUM_S, seeds,
-            queue, 1 << 20, units, records, labels, dist_s, False,
+            tuple(rev), weights, seeds, (units, records, labels, dist_s),
+            (QUANTUM_S, queue, 1 << 20, False),
         )  # fmt: skip
         assert invalid == 0
         for p in range(count):
@@ -271,9 +271,8 @@ def test_an_invalid_weight_in_one_profile_is_counted() -> None:
     )
     rev = reverse(Case(indptr, indices, weights[0], np.array([1]), np.array([0.0])))
     invalid = k.search_profiles(
-        rev.indptr, rev.indices, rev.edge, rev.slot, weights, QUANTUM_S, seeds,
-        k.QUEUE_AUTO, 1 << 20, *outputs, False,
-    )  # fmt: skip
+        tuple(rev), weights, seeds, outputs, (QUANTUM_S, k.QUEUE_AUTO, 1 << 20, False)
+    )
     assert invalid == 1
 
 

@@ -1,19 +1,38 @@
-"""What the delivery worker's tests share: a composer tagging each message with its alert, an
-alert queued for seeded residents, and the alert's push rows."""
+"""What the delivery worker's tests share: a Web Push sender reaching the local push service,
+a composer tagging each message with its alert, an alert queued for seeded residents, and the
+alert's push rows."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 
 from disaster import outbox_store, store
 from disaster.domain import Alert, AlertLevel
 from notify.delivery import Recipient
+from notify.ssrf import EndpointPolicy
+from notify.vapid import VapidSigner, load_or_create_vapid_key
+from notify.webpush import SenderLimits, WebPushSender, new_push_session
 from tests.notify.push_service import PushService
 from tests.support import seed_push_residents, square
+
+
+@asynccontextmanager
+async def push_sender(
+    key_dir: Path, limits: SenderLimits | None = None
+) -> AsyncIterator[WebPushSender]:
+    """A real Web Push sender (VAPID key in ``key_dir``) allowed to reach the loopback push
+    service of the tests."""
+    policy, limits = EndpointPolicy(allow_insecure_loopback=True), limits or SenderLimits()
+    signer = VapidSigner(load_or_create_vapid_key(key_dir / "vapid.pem"), subject="mailto:t@x.jp")
+    async with new_push_session(policy, limits) as session:
+        yield WebPushSender(session, signer, policy=policy, limits=limits)
 
 
 class TagComposer:

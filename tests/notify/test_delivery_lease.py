@@ -17,17 +17,14 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from notify.delivery import DeliveryWorker
-from notify.ssrf import EndpointPolicy
-from notify.vapid import VapidSigner, load_or_create_vapid_key
 from notify.webpush import (
     PushMessage,
     PushResult,
     SenderLimits,
     Subscription,
     WebPushSender,
-    new_push_session,
 )
-from tests.notify.delivery_support import TagComposer, push_rows, queued_alert
+from tests.notify.delivery_support import TagComposer, push_rows, push_sender, queued_alert
 from tests.notify.push_service import PushService
 from tests.support import wait_until
 
@@ -66,11 +63,8 @@ async def test_a_worker_that_stalled_past_its_lease_sends_nothing_more(
     pool, push = own_pool, push_service
     alert, endpoints = await queued_alert(pool, push, RESIDENTS)
 
-    policy = EndpointPolicy(allow_insecure_loopback=True)
     limits = SenderLimits()
-    signer = VapidSigner(load_or_create_vapid_key(tmp_path / "vapid.pem"), subject="mailto:t@x.jp")
-    async with new_push_session(policy, limits) as session:
-        sender = WebPushSender(session, signer, policy=policy, limits=limits)
+    async with push_sender(tmp_path, limits) as sender:
         gated = _GatedSender(sender)
         stalled = _Stalled(pool, producer, gated, TagComposer(), lease_s=LEASE_S)  # type: ignore[arg-type]
         healthy = DeliveryWorker(pool, producer, sender, TagComposer(), lease_s=LEASE_S)
@@ -116,11 +110,7 @@ async def test_outcomes_are_recorded_while_the_batch_is_still_being_sent(
     alert, endpoints = await queued_alert(pool, push, RESIDENTS)
     push.hang(endpoints[0])
 
-    policy = EndpointPolicy(allow_insecure_loopback=True)
-    limits = SenderLimits(timeout_s=30.0)
-    signer = VapidSigner(load_or_create_vapid_key(tmp_path / "vapid.pem"), subject="mailto:t@x.jp")
-    async with new_push_session(policy, limits) as session:
-        sender = WebPushSender(session, signer, policy=policy, limits=limits)
+    async with push_sender(tmp_path, SenderLimits(timeout_s=30.0)) as sender:
         worker = DeliveryWorker(pool, producer, sender, TagComposer(), lease_s=LEASE_S * 10)
         batch = asyncio.create_task(worker.deliver_once())
 
