@@ -27,7 +27,7 @@ from aiokafka import (
     TopicPartition,
 )
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.client import AIOKafkaClient
+from aiokafka.client import AIOKafkaClient, ConnectionGroup
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -128,37 +128,63 @@ async def ensure_topics(
 
 
 async def stop_consumer(consumer: AIOKafkaConsumer, *, join_wait_s: float = 0.0) -> None:
-    """Stop a consumer that commits its own offsets, leaving its group first whatever the
-    group's generation.
+    """Stop a consumer that commits its own offsets: leave its group whatever the generation,
+    and wait for a join in flight at most ``join_wait_s``.
 
-    aiokafka leaves the group on stop only in a generation above 0, as Kafka numbers them from
-    1; the embedded broker numbers its first generation 0, so a member stopped in it stayed in
-    the group until its session timed out (10 s), and the group's next rebalance waited for it.
-    A member that lost its membership (a commit refused by a broker that restarted) is
-    rejoining at once, and stopping it mid-join leaves the broker a member whose id the client
-    never learnt: ``join_wait_s`` waits that long for the join to finish, so that it can leave.
-    Together they cut 13 s from the groups' return after a broker restart (see
-    ``ConsumerLoop.rewind``). Uses aiokafka 0.14's coordinator (internals), guarded by a test;
-    every step is bounded, and a failed one only costs the session timeout.
+    - aiokafka leaves only in a generation above 0 (Kafka numbers from 1). The embedded broker
+      numbers its first 0, so a member stopped in it stayed until its session timed out
+      (10 s), and the group's next rebalance waited for it.
+    - A member that lost its membership (a commit refused by a restarted broker) rejoins at
+      once, and learns its id only when that join ends: ``join_wait_s`` lets it, so that it
+      can leave. The two cut 13 s from the groups' return after a restart (see
+      ``ConsumerLoop.rewind``).
+    - aiokafka's stop waits out a join in flight, which a broker holds for the rebalance (5 s
+      on the embedded one, up to the request timeout on others): services stopped just after
+      a restart waited on it, and a CI run most likely hung there past its 180 s. The
+      coordination is cancelled instead, also when the wait is cancelled; with offsets
+      committed by hand it has nothing left to do.
+
+    Uses aiokafka 0.14's internals, guarded by ``tests/disaster/test_kafka_groups.py``; every
+    step is bounded.
     """
     coordinator = getattr(consumer, "_coordinator", None)
     if not isinstance(coordinator, GroupCoordinator):
         await consumer.stop()
         return
-    deadline = asyncio.get_running_loop().time() + join_wait_s
-    while coordinator.generation < 0 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110 - aiokafka offers no event for a finished join
-        await asyncio.sleep(0.05)
+    try:
+        deadline = asyncio.get_running_loop().time() + join_wait_s
+        while coordinator.generation < 0 and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110 - aiokafka offers no event for a finished join
+            await asyncio.sleep(0.05)
+    finally:  # shielded: a stop cancelled again half-way would leave the fetcher polling
+        await asyncio.shield(_close(consumer, coordinator))
+
+
+async def _close(consumer: AIOKafkaConsumer, coordinator: GroupCoordinator) -> None:
+    coordination = coordinator._coordination_task
+    coordination.cancel()
+    await asyncio.wait({coordination})
+    await _leave_group(coordinator)
+    await consumer.stop()
+
+
+async def _leave_group(coordinator: GroupCoordinator) -> None:
+    """Leave on a connection of its own: a broker answers each connection's requests in order,
+    so the coordinator's connection may be stuck behind a join it holds (measured: 2 s and
+    more, until the join's answer)."""
     if (
-        coordinator.generation == 0
+        coordinator.generation >= 0
         and coordinator.member_id
         and coordinator.coordinator_id is not None
     ):
         leave = LeaveGroupRequest(coordinator.group_id, coordinator.member_id)
+        sent = coordinator._client.send(
+            coordinator.coordinator_id, leave, group=ConnectionGroup.DEFAULT
+        )
         try:
-            await asyncio.wait_for(coordinator._send_req(leave), 2.0)
+            await asyncio.wait_for(sent, 2.0)
         except (KafkaError, TimeoutError) as exc:
             _log.info("leaving group %s failed (%r)", coordinator.group_id, exc)
-    await consumer.stop()
+    coordinator.reset_generation()  # left: aiokafka's stop is not to leave again
 
 
 def new_producer(bootstrap: str) -> AIOKafkaProducer:

