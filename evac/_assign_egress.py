@@ -239,6 +239,39 @@ def _max_flow_dinic(cand, units, shift, count, capacity, limit, flow, state):
     return seated
 
 
+@njit(cache=True, _nrt=False)
+def _cut_bound(cand, units, shift, limit, levels):
+    """Return the earliest time of a slot longer than ``limit`` that leaves the residual
+    graph's reach (INF: none), after a max flow at ``limit`` has levelled it for the last time.
+
+    The groups and shelters reached then form a cut of the flow's value, and only a slot from
+    a reached group to a shelter not reached crosses it: below that slot's time the cut
+    stands, so no max flow there seats more, and the binary search may start from it.
+    """
+    n_groups = cand.size >> shift
+    bound = INF
+    for g in range(n_groups):
+        if levels[g] < 0:
+            continue
+        for t in range(g << shift, (g + 1) << shift):
+            if cand[t] < 0 or units[t] >= bound:
+                break  # slots are sorted by time, padding last
+            if units[t] > limit and levels[n_groups + cand[t]] < 0:
+                bound = units[t]
+                break
+    return bound
+
+
+@njit(cache=True, _nrt=False)
+def _latest_used(units, flow):
+    """Return the longest time of a slot the flow uses."""
+    latest = 0
+    for t in range(flow.size):
+        if flow[t] > 0 and units[t] > latest:
+            latest = units[t]
+    return latest
+
+
 @njit(cache=True)
 def _least_egress_bound(cand, units, shift, count, most):
     """Return a time below which fewer than ``most`` people have any usable shelter at all,
@@ -256,7 +289,9 @@ def egress_by_max_flows(cand, units, shift, count, capacity):
     a max flow by Dinic's algorithm on groups and shelters: for any number of shelters. The
     search runs between ``_least_egress_bound`` and the latest time the first max flow used,
     and each step starts from the max flow of the latest time found too early (still a flow
-    at any later time), so the later steps have little left to push.
+    at any later time), so the later steps have little left to push. Each step also narrows
+    the search past its middle: one too early to the earliest slot crossing its final cut
+    (``_cut_bound``), one early enough to the latest time its flow uses.
     """
     n_groups, n_shelters = count.size, capacity.size
     usable = cand >= 0
@@ -280,14 +315,15 @@ def egress_by_max_flows(cand, units, shift, count, capacity):
     most = _max_flow_dinic(cand, units, shift, count, capacity, units[usable].max(), flow, state)
     if most == 0:
         return 0, 0
-    lo, hi = _least_egress_bound(cand, units, shift, count, most), units[flow > 0].max()
+    lo, hi = _least_egress_bound(cand, units, shift, count, most), _latest_used(units, flow)
     below = np.zeros(cand.size, np.int64)  # a max flow under the largest time found too early
+    levels = state[2]
     while lo < hi:  # over integer times: the least that seats ``most`` is a slot's time
         mid = (lo + hi) // 2
         flow[:] = below
         if _max_flow_dinic(cand, units, shift, count, capacity, mid, flow, state) == most:
-            hi = mid
+            hi = _latest_used(units, flow)
         else:
-            lo = mid + 1
+            lo = max(mid + 1, _cut_bound(cand, units, shift, mid, levels))
             below[:] = flow
     return most, lo

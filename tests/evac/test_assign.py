@@ -350,14 +350,16 @@ class Groups(NamedTuple):
 @st.composite
 def groups(draw: st.DrawFn) -> Groups:
     """Up to 40 groups, each with up to k distinct candidates out of up to 6 shelters, in any
-    order, times drawn from a few values (ties abound), some capacities 0."""
+    order, times drawn from a few values (ties abound) at a scale that takes the transport's
+    radix sort one, two or three passes, some capacities 0."""
     n_shelters = draw(st.integers(1, 6))
     k = draw(st.integers(1, n_shelters))
     n_groups = draw(st.integers(0, 40))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     shelter = np.array([rng.permutation(n_shelters)[:k] for _ in range(n_groups)], np.int32)
     shelter = shelter.reshape(n_groups, k)
-    units = rng.choice([0, 5, 10, 12, 30, 31, 100], size=(n_groups, k)).astype(np.int64)
+    scale = draw(st.sampled_from([1, 2**12, 2**21]))
+    units = scale * rng.choice([0, 5, 10, 12, 30, 31, 100], size=(n_groups, k)).astype(np.int64)
     missing = rng.random((n_groups, k)) < 0.2
     shelter[missing] = -1
     units[missing] = 2**31 - 1
