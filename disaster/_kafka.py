@@ -110,8 +110,8 @@ async def ensure_topics(
 ) -> None:
     """Create the topics that do not exist yet; existing ones are left as they are."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    try:  # a start cancelled half-way (a service stopping) still has a connection to close
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = [
             NewTopic(t, n, 1, topic_configs={"cleanup.policy": "compact"} if t in compacted else {})
@@ -181,7 +181,8 @@ async def _leave_group(coordinator: GroupCoordinator) -> None:
             coordinator.coordinator_id, leave, group=ConnectionGroup.DEFAULT
         )
         try:
-            await asyncio.wait_for(sent, 2.0)
+            async with asyncio.timeout(2.0):
+                await sent
         except (KafkaError, TimeoutError) as exc:
             _log.info("leaving group %s failed (%r)", coordinator.group_id, exc)
     coordinator.reset_generation()  # left: aiokafka's stop is not to leave again

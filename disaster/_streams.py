@@ -101,7 +101,8 @@ async def serve_events(
         await response.write(f"retry: {RETRY_MS}\n: connected\n\n".encode())
         while True:
             try:
-                item = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
+                async with asyncio.timeout(HEARTBEAT_S):
+                    item = await queue.get()
             except TimeoutError:
                 await response.write(b": heartbeat\n\n")
                 continue

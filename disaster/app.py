@@ -223,7 +223,8 @@ async def _database_problem(pool: asyncpg.Pool) -> str | None:
 async def _broker_problem(producer: AIOKafkaProducer) -> str | None:
     """A metadata round trip: cheap, and it fails at once when no broker answers."""
     try:
-        await asyncio.wait_for(producer.client.fetch_all_metadata(), _PROBE_TIMEOUT_S)
+        async with asyncio.timeout(_PROBE_TIMEOUT_S):
+            await producer.client.fetch_all_metadata()
     except (KafkaError, OSError, TimeoutError) as exc:
         return f"broker unreachable: {exc!r}"
     return None

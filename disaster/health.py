@@ -58,7 +58,8 @@ class HealthBoard:
 
 async def _bounded(check: Check, timeout_s: float) -> str | None:
     try:
-        return await asyncio.wait_for(check(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            return await check()
     except TimeoutError:
         return f"no answer within {timeout_s} s"
 

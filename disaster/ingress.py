@@ -106,7 +106,8 @@ class IngressPublisher:
                 except (KafkaError, *DATABASE_DOWN) as exc:
                     _log.warning("publishing accepted records failed (%r); retrying", exc)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), 1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._wake.wait()
         finally:
             await listener.stop()
 
@@ -148,9 +149,8 @@ class IngressPublisher:
             ]  # fmt: skip
             # Every outcome is collected, so the sends failing after the first are not left
             # unretrieved ("Future exception was never retrieved" in the log).
-            outcomes = await asyncio.wait_for(
-                asyncio.gather(*sent, return_exceptions=True), _SEND_TIMEOUT_S
-            )
+            async with asyncio.timeout(_SEND_TIMEOUT_S):
+                outcomes = await asyncio.gather(*sent, return_exceptions=True)
             failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
             if failed is not None:
                 raise failed
@@ -210,9 +210,9 @@ class BrokerWatch:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None
         )
-        await consumer.start()
-        self._consumer = consumer
-        try:
+        try:  # a start cancelled half-way still has a connection to close
+            await consumer.start()
+            self._consumer = consumer
             while True:
                 try:
                     await self.check(consumer)
@@ -240,14 +240,16 @@ class BrokerWatch:
             return await self._check(consumer)
 
     async def _check(self, consumer: AIOKafkaConsumer) -> bool:
-        epoch = await asyncio.wait_for(self._read(consumer), 10.0)
+        async with asyncio.timeout(10.0):
+            epoch = await self._read(consumer)
         if epoch is None:
             await ensure_topics(self._bootstrap, topics.PARTITIONS, topics.COMPACTED)
             await ensure_topics(self._bootstrap, {EPOCH_TOPIC: 1})
             # Partition 0 by name: reading the topic before it existed may have made the broker
             # create it with its default partition count, and a keyless record goes anywhere.
             await self._producer.send_and_wait(EPOCH_TOPIC, uuid.uuid4().hex.encode(), partition=0)
-            epoch = await asyncio.wait_for(self._read(consumer), 10.0)
+            async with asyncio.timeout(10.0):
+                epoch = await self._read(consumer)
         changed = self.epoch is not None and epoch != self.epoch
         if changed:  # the epoch is taken only once every listener has run: a failure retries
             for listener in self._listeners:

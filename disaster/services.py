@@ -53,6 +53,10 @@ _log = logging.getLogger(__name__)
 Role = Literal["all", "ingest", "notify", "web"]
 ROLES: tuple[Role, ...] = ("all", "ingest", "notify", "web")
 
+#: How long a stop waits for the pool's connections to come back (a query stuck on a lock,
+#: say) before it closes them anyway: a stop must end, or a supervisor's restart waits on it.
+POOL_CLOSE_WAIT_S = 10.0
+
 
 @dataclass
 class Running:
@@ -219,4 +223,14 @@ async def running_services(settings: Settings, role: Role = "all") -> AsyncItera
         if runner is not None:
             await runner.cleanup()
         await producer.stop()
-        await pool.close()
+        await _close_pool(pool)
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """Close the pool, terminating connections still in use after ``POOL_CLOSE_WAIT_S``
+    (asyncpg waits for them without end, then terminates the pool if cancelled)."""
+    try:
+        async with asyncio.timeout(POOL_CLOSE_WAIT_S):
+            await pool.close()
+    except TimeoutError:
+        _log.warning("database connections still in use after %g s: closed", POOL_CLOSE_WAIT_S)

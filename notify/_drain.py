@@ -48,7 +48,8 @@ async def drain_forever(
             if not did:
                 due.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(due.wait(), idle_wait_s)
+                    async with asyncio.timeout(idle_wait_s):
+                        await due.wait()
     finally:
         await listener.stop()
 

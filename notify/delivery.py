@@ -188,7 +188,8 @@ class DeliveryWorker:
         while outcomes := self._unpublished:
             self._unpublished = []
             try:
-                await asyncio.wait_for(self._publish(outcomes), _RECEIPTS_TIMEOUT_S)
+                async with asyncio.timeout(_RECEIPTS_TIMEOUT_S):
+                    await self._publish(outcomes)
             except (KafkaError, TimeoutError) as exc:
                 _log.warning("receipts of %d deliveries not published (%r)", len(outcomes), exc)
 
@@ -377,7 +378,8 @@ class _Settler:
         """Record chunks until closed."""
         while not self._closed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), _SETTLE_EVERY_S)
+                async with asyncio.timeout(_SETTLE_EVERY_S):
+                    await self._wake.wait()
             self._wake.clear()
             await self.flush()
 
