@@ -177,12 +177,11 @@ async def _leave_group(coordinator: GroupCoordinator) -> None:
         and coordinator.coordinator_id is not None
     ):
         leave = LeaveGroupRequest(coordinator.group_id, coordinator.member_id)
-        sent = coordinator._client.send(
-            coordinator.coordinator_id, leave, group=ConnectionGroup.DEFAULT
-        )
         try:
             async with asyncio.timeout(2.0):
-                await sent
+                await coordinator._client.send(
+                    coordinator.coordinator_id, leave, group=ConnectionGroup.DEFAULT
+                )
         except (KafkaError, TimeoutError) as exc:
             _log.info("leaving group %s failed (%r)", coordinator.group_id, exc)
     coordinator.reset_generation()  # left: aiokafka's stop is not to leave again
@@ -366,7 +365,7 @@ class ConsumerLoop:
         finally:
             if committing is not None:
                 await asyncio.shield(asyncio.gather(committing, return_exceptions=True))
-            await asyncio.shield(stop_consumer(self._consumer))
+            await stop_consumer(self._consumer)  # its close is shielded
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         try:

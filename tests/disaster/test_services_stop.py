@@ -23,13 +23,13 @@ async def test_a_connection_never_given_back_does_not_hang_the_stop(
     monkeypatch.setattr(services, "POOL_CLOSE_WAIT_S", 0.5)
     web_only = settings.model_copy(update={"group_prefix": f"stop-{uuid.uuid4().hex[:6]}"})
 
-    stack = contextlib.AsyncExitStack()
-    running = await stack.enter_async_context(running_services(web_only, "web"))
-    # started: a stop during aiokafka's bootstrap leaks that socket (its own bug, not this one)
-    await wait_until(lambda: _epoch_known(running), timeout_s=30)
-    held = await running.pool.acquire()  # never released
-    assert await held.fetchval("SELECT 1") == 1
-    await asyncio.wait_for(stack.aclose(), 10)  # the stop ends
+    async with contextlib.AsyncExitStack() as stack:  # stops the service if a step fails
+        running = await stack.enter_async_context(running_services(web_only, "web"))
+        # started: a stop during aiokafka's bootstrap leaks that socket (its bug, not this one)
+        await wait_until(lambda: _epoch_known(running), timeout_s=30)
+        held = await running.pool.acquire()  # never released
+        assert await held.fetchval("SELECT 1") == 1
+        await asyncio.wait_for(stack.aclose(), 10)  # the stop ends
     with pytest.raises(asyncpg.InterfaceError):  # having closed the connection under it
         await held.fetchval("SELECT 1")
 
