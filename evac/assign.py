@@ -17,7 +17,7 @@ How, and why this way (kernels in ``evac._assign_*``: nearest, egress, transport
    30 shelters; with 12 or 16, exact in every town tried).
 3. Egress: the least time T* such that a max flow using legs up to T* seats as many as one
    using every leg, by binary search over T; each max flow is the least of the 2**S cuts for
-   up to ``CUT_SHELTERS`` shelters, else Dinic's algorithm.
+   up to ``CUT_SHELTERS`` shelters, else Dinic's algorithm levelled from the sink.
 4. Mean: a min-cost max flow with legs up to T* by successive shortest paths, so the total is
    the least among egress-optimal seatings. Its Dijkstra runs over shelters only (a path
    alternates shelters and the groups moving between them); a group seated straight into a
@@ -25,9 +25,10 @@ How, and why this way (kernels in ``evac._assign_*``: nearest, egress, transport
 
 Each step is exact, so the whole is the exact lexicographic optimum over the candidates. In
 the bench (``docs/benchmarks.md``) it equals an LP on towns of 3 to 30 shelters and solves
-about a hundred times faster given the same times (97-226x with 3 to 10 shelters); a million
-residents on the million-edge bench city take 12 s. ``assign_greedy`` keeps the former
-CCRP-like heuristic (nearest shelter with room, earliest arrivals first) as the baseline.
+at least a hundred times faster given the same times (106-316x with 3 to 10 shelters, 63-182x
+with 30); a million residents on the million-edge bench city take 7 s. ``assign_greedy``
+keeps the former CCRP-like heuristic (nearest shelter with room, earliest arrivals first) as
+the baseline.
 """
 
 from __future__ import annotations
