@@ -140,9 +140,8 @@ async def stop_consumer(consumer: AIOKafkaConsumer, *, join_wait_s: float = 0.0)
       ``ConsumerLoop.rewind``).
     - aiokafka's stop waits out a join in flight, which a broker holds for the rebalance (5 s
       on the embedded one, up to the request timeout on others): services stopped just after
-      a restart waited on it, and a CI run most likely hung there past its 180 s. The
-      coordination is cancelled instead, also when the wait is cancelled; with offsets
-      committed by hand it has nothing left to do.
+      a restart waited 5 s on it. The coordination is cancelled instead, also when the wait
+      is cancelled; with offsets committed by hand it has nothing left to do.
 
     Uses aiokafka 0.14's internals, guarded by ``tests/disaster/test_kafka_groups.py``; every
     step is bounded.

@@ -91,18 +91,19 @@ def egress_by_cuts(cand, units, shift, count, capacity):
 
 
 @njit(cache=True, _nrt=False)
-def _level_groups(s, units, shift, limit, rem, sources, slots, levels, queue, tail):  # noqa: PLR0913, PLR0917 - flat state
-    """Put the unreached groups that may go to shelter s on the next level; return the
-    queue's tail, negated (less one) if one of them still has people."""
+def _level_groups(x, units, shift, limit, rem, sources, slots, levels, queue, tail):  # noqa: PLR0913, PLR0917 - flat state
+    """Put the unreached groups that may go to the shelter at node x on the next level;
+    return the queue's tail, negated (less one) if one of them still has people."""
     n_groups = rem.size
+    s = x - n_groups
     found = False
-    for i in range(sources[START, s - n_groups], sources[START, s - n_groups + 1]):
+    for i in range(sources[START, s], sources[START, s + 1]):
         t = slots[i]
         if units[t] > limit:
             continue
         g = t >> shift
         if levels[g] < 0:
-            levels[g] = levels[s] + 1
+            levels[g] = levels[x] + 1
             queue[tail] = g
             tail += 1
             found |= rem[g] > 0
