@@ -145,6 +145,9 @@ async def test_reports_and_alerts_accepted_around_a_broker_restart_are_all_proce
         await wait_until(lambda: _stored_at_least(pool, 200), timeout_s=120)
 
     assert await _stored(pool) == (200, 200)  # each report once, none merged, none lost
+    # The alert reaches the notifier through its own group, which may rejoin the new broker
+    # after the reports' group did: wait for everyone to be told, then check it was once.
+    await wait_until(lambda: _all_told(pool, alert_id, len(residents)), timeout_s=60)
     async with pool.acquire() as conn:
         told = await conn.fetch(
             """SELECT subscriber_id, count(*) AS n FROM deliveries
@@ -152,6 +155,15 @@ async def test_reports_and_alerts_accepted_around_a_broker_restart_are_all_proce
             uuid.UUID(alert_id),
         )
     assert {r["subscriber_id"]: r["n"] for r in told} == dict.fromkeys(residents, 1)
+
+
+async def _all_told(pool: asyncpg.Pool, alert_id: str, count: int) -> bool:
+    async with pool.acquire() as conn:
+        told = await conn.fetchval(
+            "SELECT count(DISTINCT subscriber_id) FROM deliveries WHERE alert_id = $1",
+            uuid.UUID(alert_id),
+        )
+    return told >= count
 
 
 async def _stored_at_least(pool: asyncpg.Pool, count: int) -> bool:
